@@ -1,0 +1,1 @@
+"""The demo's news content: articles with tags, registered with the recommender."""

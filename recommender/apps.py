@@ -1,0 +1,16 @@
+"""App configuration: connects signals and system checks, nothing else at import time."""
+
+from django.apps import AppConfig
+
+
+class RecommenderConfig(AppConfig):
+    """The reusable recommender app."""
+
+    name = "recommender"
+    verbose_name = "Recommender"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from recommender import checks, signals  # noqa: F401  (registers checks and receivers)
+
+        signals.connect()

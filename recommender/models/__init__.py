@@ -1,0 +1,22 @@
+"""The app's models, grouped by concern in small modules."""
+
+from recommender.models.interactions import Feedback, Interaction
+from recommender.models.items import Item, ItemTag, Tag
+from recommender.models.registry import ModelVersion
+from recommender.models.serving import EditorialRule, Profile, RecommendationLog, TagRelation
+from recommender.models.tuning import TuningChange, TuningSettings
+
+__all__ = [
+    "EditorialRule",
+    "Feedback",
+    "Interaction",
+    "Item",
+    "ItemTag",
+    "ModelVersion",
+    "Profile",
+    "RecommendationLog",
+    "Tag",
+    "TagRelation",
+    "TuningChange",
+    "TuningSettings",
+]

@@ -1,0 +1,1 @@
+"""Domain logic, written once: views, tags, tasks and admin actions call these modules."""
