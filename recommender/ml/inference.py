@@ -1,0 +1,351 @@
+"""Serving a trained model: history in, ranked item ids (with the reason) out.
+
+One encoder pass per history, then scores = state @ item matrix (cached, rebuilt
+only when items are added) and a top-k: the cost is close to a bare matmul + top-k.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from recommender.ml.data import UserSequence, collapse_repeats, gap_buckets
+from recommender.ml.model import Seq2SeqRecommender, grow_model
+
+logger = logging.getLogger(__name__)
+
+History = Sequence[str] | UserSequence
+BATCH = 256  # histories per forward pass in batch scoring
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended item; score is its probability among the items that could be shown."""
+
+    item_id: str
+    score: float
+    explanation: str | None  # the history item that most drove it ("because you read X")
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """Everything a read needs, swapped as one reference so add_items never races a recommend."""
+
+    model: Seq2SeqRecommender
+    item_ids: list[str]
+    index: dict[str, int]
+    matrix: Tensor  # (n_items + 1, d), row 0 = padding
+    unit: Tensor  # L2-normalised rows, for similar() and explanations
+
+
+class Recommender:
+    """A trained model + item index, ready to serve; thread-safe for reads, eval mode, no grad."""
+
+    def __init__(
+        self,
+        model: Seq2SeqRecommender,
+        item_ids: Sequence[str],
+        *,
+        event_types: Sequence[str] = ("view",),
+        tags: Sequence[str] = (),
+        metadata: dict | None = None,
+        device: str = "cpu",
+    ) -> None:
+        self.event_types = list(event_types)  # index i + 1 in the event-type table
+        self.tags = list(tags)  # index i + 1 in the tag table
+        self.metadata = metadata if metadata is not None else {}
+        self.device = torch.device(device)
+        self._type_index = {t: i + 1 for i, t in enumerate(self.event_types)}
+        self._write_lock = threading.Lock()
+        self._state = self._serving(model.to(self.device), list(item_ids))
+
+    # -- state ---------------------------------------------------------------
+
+    @staticmethod
+    def _serving(model: Seq2SeqRecommender, item_ids: list[str]) -> _Serving:
+        model.eval()
+        with torch.no_grad():
+            matrix = model.item_matrix().float().contiguous()
+        return _Serving(
+            model, item_ids, {i: n + 1 for n, i in enumerate(item_ids)}, matrix, F.normalize(matrix, dim=1)
+        )
+
+    @property
+    def model(self) -> Seq2SeqRecommender:
+        return self._state.model
+
+    @property
+    def item_ids(self) -> list[str]:
+        return self._state.item_ids
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self._state.index
+
+    def add_items(
+        self, content: Mapping[str, np.ndarray], tags: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """Add items unseen in training (scored from their content), or refresh known items' content.
+
+        Tag names the model has never seen carry no learned meaning and are ignored.
+        """
+        config = self._state.model.config
+        if content and not config.content_dim:
+            raise ValueError("this model was trained without content vectors; it cannot score new items")
+        tags = tags or {}
+        with self._write_lock:
+            state = self._state
+            new_ids = [i for i in dict.fromkeys([*content, *tags]) if i not in state.index]
+            item_ids = state.item_ids + new_ids
+            model = state.model
+            if new_ids:
+                model = grow_model(model, len(item_ids) + 1, config.n_event_types)
+            index = {i: n + 1 for n, i in enumerate(item_ids)}
+            table = model.items
+            with torch.no_grad():
+                for item_id, vector in content.items():
+                    vec = torch.as_tensor(np.asarray(vector, dtype=np.float32)).reshape(-1)
+                    if vec.numel() != config.content_dim:
+                        raise ValueError(
+                            f"item {item_id!r}: content vector has {vec.numel()} dims, "
+                            f"the model expects {config.content_dim}"
+                        )
+                    table.content[index[item_id]] = vec.to(table.content.device)
+                if config.n_tags:
+                    tag_index = {t: n + 1 for n, t in enumerate(self.tags)}
+                    for item_id, names in tags.items():
+                        known = [tag_index[t] for t in names if t in tag_index][: config.max_tags]
+                        row = table.tag_index[index[item_id]]
+                        row.zero_()
+                        row[: len(known)] = torch.tensor(known, dtype=torch.long)
+            self._state = self._serving(model, item_ids)
+
+    # -- history -> tensors ----------------------------------------------------
+
+    def _indices(
+        self, history: History, event_types: Sequence[str] | None, timestamps: Sequence[float] | None
+    ) -> tuple[list[int], list[int], list[int]]:
+        """Known items only (unknown ones skipped with a warning), repeats collapsed, last max_len."""
+        if isinstance(history, UserSequence):
+            items, types, stamps = history.items, history.event_types, history.timestamps
+        else:
+            items = list(history)
+            types = list(event_types) if event_types is not None else ["view"] * len(items)
+            stamps = list(timestamps) if timestamps is not None else [0.0] * len(items)
+        index = self._state.index
+        unknown = [i for i in items if i not in index]
+        if unknown:
+            logger.warning("skipping %d history item(s) unknown to the model: %s", len(unknown), unknown[:5])
+        kept = [n for n, i in enumerate(items) if i in index]
+        seq = collapse_repeats(
+            [items[n] for n in kept], [types[n] for n in kept], [float(stamps[n]) for n in kept], None
+        )
+        seq = seq.tail(self._state.model.config.max_len)
+        return (
+            [index[i] for i in seq.items],
+            [self._type_index.get(t, 0) for t in seq.event_types],
+            gap_buckets(seq.timestamps),
+        )
+
+    def _batch(self, rows: Sequence[tuple[list[int], list[int], list[int]]]) -> tuple[Tensor, Tensor, Tensor]:
+        """Left-pad to the longest row: (B, L) items, event types, gap buckets."""
+        length = max(len(r[0]) for r in rows)
+        out = np.zeros((3, len(rows), length), dtype=np.int64)
+        for b, row in enumerate(rows):
+            for c in range(3):
+                if row[c]:
+                    out[c, b, length - len(row[c]) :] = row[c]
+        t = torch.from_numpy(out).to(self.device)
+        return t[0], t[1], t[2]
+
+    def _states(
+        self, state: _Serving, rows: Sequence[tuple[list[int], list[int], list[int]]]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        items, types, gaps = self._batch(rows)
+        memory = state.model.encode(items, types, gaps, state.matrix)
+        valid = items != 0
+        return state.model.next_state(memory, valid), memory, valid
+
+    def row(self, item_id: str) -> int | None:
+        """The column of item_id in `scores` (None when the model does not know it)."""
+        return self._state.index.get(item_id)
+
+    def scores(self, histories: Sequence[History], *, exclude_seen: bool = True) -> Tensor:
+        """(B, n_items + 1) logits for non-empty histories; column 0 and seen items are -inf. For metrics."""
+        state = self._state
+        with torch.inference_mode():
+            rows = [self._indices(h, None, None) for h in histories]
+            states, _, _ = self._states(state, rows)
+            logits = states.float() @ state.matrix.T
+            logits[:, 0] = float("-inf")
+            if exclude_seen:
+                seen = [(b, i) for b, r in enumerate(rows) for i in r[0]]
+                if seen:
+                    at = torch.tensor(seen, device=self.device).T
+                    logits[at[0], at[1]] = float("-inf")
+        return logits
+
+    # -- recommending ------------------------------------------------------------
+
+    def recommend(
+        self,
+        history: Sequence[str],
+        k: int = 10,
+        *,
+        exclude: Collection[str] = (),
+        allowed: Collection[str] | None = None,
+        allow_seen: bool = False,
+        event_types: Sequence[str] | None = None,
+        timestamps: Sequence[float] | None = None,
+        generate: bool = False,
+    ) -> list[Recommendation]:
+        """The top-k next items for one history (a user, an anonymous session, an editor's list).
+
+        Items in the history are excluded unless allow_seen; `allowed` restricts the
+        candidates (e.g. published items). generate=True lets the decoder write the
+        list step by step, each pick knowing the ones before (diverse, no repeats);
+        the default ranks by the first step alone, the fastest path.
+        """
+        return self._recommend(
+            [history], k, [exclude], allowed, allow_seen, [event_types], [timestamps], generate
+        )[0]
+
+    def recommend_batch(
+        self,
+        histories: Sequence[Sequence[str]],
+        k: int = 10,
+        *,
+        excludes: Sequence[Collection[str]] | None = None,
+        allowed: Collection[str] | None = None,
+        allow_seen: bool = False,
+        generate: bool = False,
+    ) -> list[list[Recommendation]]:
+        """recommend() for many histories, batched through the model; results in input order."""
+        excludes = excludes if excludes is not None else [()] * len(histories)
+        out: list[list[Recommendation]] = []
+        for start in range(0, len(histories), BATCH):
+            part = slice(start, start + BATCH)
+            n = len(histories[part])
+            out += self._recommend(
+                histories[part], k, excludes[part], allowed, allow_seen, [None] * n, [None] * n, generate
+            )
+        return out
+
+    def _recommend(
+        self,
+        histories: Sequence[History],
+        k: int,
+        excludes: Sequence[Collection[str]],
+        allowed: Collection[str] | None,
+        allow_seen: bool,
+        event_types: Sequence[Sequence[str] | None],
+        timestamps: Sequence[Sequence[float] | None],
+        generate: bool,
+    ) -> list[list[Recommendation]]:
+        state = self._state
+        rows = [self._indices(h, e, t) for h, e, t in zip(histories, event_types, timestamps, strict=True)]
+        live = [n for n, r in enumerate(rows) if r[0]]
+        results: list[list[Recommendation]] = [[] for _ in rows]
+        if not live or k <= 0:
+            return results
+        with torch.inference_mode():
+            states, memory, valid = self._states(state, [rows[n] for n in live])
+            logits = states @ state.matrix.T
+            logits[:, 0] = float("-inf")
+            if allowed is not None:
+                keep = torch.tensor(
+                    [state.index[i] for i in allowed if i in state.index],
+                    dtype=torch.long,
+                    device=self.device,
+                )
+                masked = torch.full_like(logits, float("-inf"))
+                masked[:, keep] = logits[:, keep]
+                logits = masked
+            for b, n in enumerate(live):
+                banned = [state.index[i] for i in excludes[n] if i in state.index]
+                if not allow_seen:
+                    banned += rows[n][0]
+                if banned:
+                    logits[b].index_fill_(0, torch.tensor(banned, device=self.device), float("-inf"))
+            log_norm = torch.logsumexp(logits, dim=1, keepdim=True)
+            width = min(k, logits.size(1))
+            if generate:
+                top = logits.topk(min(logits.size(1), max(5 * k, 50)), dim=1)
+                picked, _ = state.model.generate(
+                    memory, valid, state.matrix, k, top.values == float("-inf"), top.indices
+                )
+                chosen = top.indices.gather(1, picked)
+                if chosen.size(1) < width:  # lists longer than the decoder's steps go on in ranked order
+                    chosen = torch.stack(
+                        [
+                            torch.cat([c, t[~torch.isin(t, c)]])[:width]
+                            for c, t in zip(chosen, top.indices, strict=True)
+                        ]
+                    )
+                values = logits.gather(1, chosen)
+            else:
+                values, chosen = logits.topk(width, dim=1)
+            probs = (values - log_norm).exp()
+            reasons = self._explain(state, chosen, [rows[n][0] for n in live])
+        for b, n in enumerate(live):
+            ok = torch.isfinite(values[b]).tolist()
+            ids, ps = chosen[b].tolist(), probs[b].tolist()
+            results[n] = [
+                Recommendation(state.item_ids[i - 1], float(p), r)
+                for i, p, r, good in zip(ids, ps, reasons[b], ok, strict=True)
+                if good
+            ]
+        return results
+
+    @staticmethod
+    def _explain(state: _Serving, chosen: Tensor, histories: list[list[int]]) -> list[list[str | None]]:
+        """For each recommended item, the history item most similar to it in the model's item space."""
+        out = []
+        for b, history in enumerate(histories):
+            hist = torch.tensor(sorted(set(history)), dtype=torch.long, device=chosen.device)
+            sim = state.unit[chosen[b]] @ state.unit[hist].T  # (k, H)
+            out.append([state.item_ids[i - 1] for i in hist[sim.argmax(1)].tolist()])
+        return out
+
+    def similar(
+        self,
+        item_id: str,
+        k: int = 10,
+        *,
+        exclude: Collection[str] = (),
+        allowed: Collection[str] | None = None,
+    ) -> list[Recommendation]:
+        """Items closest to item_id in the model's item space (cosine); score is the cosine."""
+        state = self._state
+        if item_id not in state.index:
+            logger.warning("similar(): item %r unknown to the model", item_id)
+            return []
+        with torch.inference_mode():
+            target = state.index[item_id]
+            sims = state.unit @ state.unit[target]
+            sims[0] = float("-inf")
+            sims[target] = float("-inf")
+            if allowed is not None:
+                keep = torch.tensor(
+                    [state.index[i] for i in allowed if i in state.index],
+                    dtype=torch.long,
+                    device=self.device,
+                )
+                masked = torch.full_like(sims, float("-inf"))
+                masked[keep] = sims[keep]
+                sims = masked
+            banned = [state.index[i] for i in exclude if i in state.index]
+            if banned:
+                sims.index_fill_(0, torch.tensor(banned, device=self.device), float("-inf"))
+            values, chosen = sims.topk(min(k, sims.numel()))
+        return [
+            Recommendation(state.item_ids[i - 1], float(v), item_id)
+            for i, v in zip(chosen.tolist(), values.tolist(), strict=True)
+            if v != float("-inf")
+        ]

@@ -1,0 +1,394 @@
+"""The Seq2Seq recommender: an encoder over the user's history, a decoder that writes the next items.
+
+Read top to bottom, in the order data flows (nanoGPT style):
+
+1. ``ItemTable``: every item's vector = learned ID embedding (items seen in training)
+   + projection of its frozen content embedding (+ mean of its tag embeddings).
+   An item the model never saw is still represented through its text.
+2. ``EncoderBlock``: a causal transformer over the history; each event is
+   item + event type + position + time-gap bucket.
+3. ``DecoderBlock``: self-attention over the list written so far, cross-attention
+   to the encoder, MLP. Step 0's query is the encoder state at position t and it
+   attends to encoder outputs <= t, so step 0 trains at *every* position of every
+   sequence in one pass (as SASRec does) and gives a score for every item.
+   Later steps see the items already in the list; they are trained with an
+   auxiliary loss on a few sampled positions, so they add little cost.
+4. ``Seq2SeqRecommender``: ``encode``, ``first_step``, ``list_steps``, ``loss``, ``generate``.
+
+Scores are dot products of decoder states with the item table (tied weights).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from recommender.ml.data import GAP_BUCKETS
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Shapes of one model; stored in the artifact so a model can be rebuilt before loading weights."""
+
+    n_items: int  # rows of the item table; row 0 is padding
+    content_dim: int = 0  # size of the frozen content vectors (0 = no content)
+    n_tags: int = 0  # tag vocabulary incl. padding row 0 (0 = no tags)
+    max_tags: int = 0  # tag slots per item
+    n_event_types: int = 2  # incl. padding/unknown row 0
+    n_gap_buckets: int = GAP_BUCKETS
+    max_len: int = 200  # longest history the encoder reads
+    d_model: int = 64
+    n_heads: int = 2
+    n_layers: int = 2
+    n_decoder_layers: int = 1
+    dropout: float = 0.2
+    list_len: int = 10  # decoder steps (the longest list generated in one go)
+    id_dropout: float = 0.1  # share of item IDs hidden per step, so content alone learns to rank
+
+
+def causal_mask(valid: Tensor) -> Tensor:
+    """(B, 1, L, L) bool: query i may see key j <= i that is a real event (or itself, so no row is empty)."""
+    length = valid.size(1)
+    tri = torch.ones(length, length, dtype=torch.bool, device=valid.device).tril()
+    eye = torch.eye(length, dtype=torch.bool, device=valid.device)
+    return (tri & (valid[:, None, :] | eye)).unsqueeze(1)
+
+
+class ItemTable(nn.Module):
+    """The vector of every item, shared by the encoder input, the decoder input and the output scores."""
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.id_dropout = config.id_dropout
+        self.id = nn.Embedding(config.n_items, config.d_model, padding_idx=0)
+        # Items with no training interactions would only ever be pushed down as negatives:
+        # their ID part is masked out and they are scored from content alone.
+        self.register_buffer("trained", torch.zeros(config.n_items, dtype=torch.bool))
+        self.content_proj = None
+        if config.content_dim:
+            self.register_buffer("content", torch.zeros(config.n_items, config.content_dim))
+            self.content_proj = nn.Linear(config.content_dim, config.d_model, bias=False)
+        self.tag = None
+        if config.n_tags:
+            self.register_buffer("tag_index", torch.zeros(config.n_items, config.max_tags, dtype=torch.long))
+            self.tag = nn.Embedding(config.n_tags, config.d_model, padding_idx=0)
+
+    def forward(self) -> Tensor:
+        """(n_items, d) item matrix; in training a random share of IDs is hidden (ID dropout)."""
+        keep = self.trained
+        side = None
+        if self.content_proj is not None:
+            side = self.content_proj(self.content)
+        if self.tag is not None:
+            slots = self.tag_index != 0
+            tags = (self.tag(self.tag_index) * slots[..., None]).sum(1) / slots.sum(1, keepdim=True).clamp(
+                min=1
+            )
+            side = tags if side is None else side + tags
+        if self.training and self.id_dropout > 0 and side is not None:
+            has_side = side.detach().abs().sum(1) > 0
+            hidden = (torch.rand(keep.shape, device=keep.device) < self.id_dropout) & has_side
+            keep = keep & ~hidden
+        vectors = self.id.weight * keep[:, None].to(self.id.weight.dtype)
+        return vectors if side is None else vectors + side
+
+
+class Attention(nn.Module):
+    """Multi-head attention; self-attention when memory is x, cross-attention otherwise."""
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.q = nn.Linear(config.d_model, config.d_model)
+        self.kv = nn.Linear(config.d_model, 2 * config.d_model)
+        self.out = nn.Linear(config.d_model, config.d_model)
+        self.resid_drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, memory: Tensor, mask: Tensor | None = None, causal: bool = False) -> Tensor:
+        """x (B, T, d) attends to memory (B, S, d); mask (B, 1, T|1, S) True = may attend."""
+        batch, t, d = x.shape
+        h = self.n_heads
+        k, v = self.kv(memory).split(d, dim=-1)
+        q = self.q(x).view(batch, t, h, d // h).transpose(1, 2)
+        k = k.view(batch, -1, h, d // h).transpose(1, 2)
+        v = v.view(batch, -1, h, d // h).transpose(1, 2)
+        # No dropout on attention weights: on CPU it costs more than the rest of the layer.
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+        return self.resid_drop(self.out(y.transpose(1, 2).reshape(batch, t, d)))
+
+    def single(self, x: Tensor) -> Tensor:
+        """Self-attention over a one-token list: softmax over one key is 1, so it is out(v(x))."""
+        v = F.linear(x, self.kv.weight[x.size(-1) :], self.kv.bias[x.size(-1) :])
+        return self.resid_drop(self.out(v))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(config.d_model, 4 * config.d_model)
+        self.proj = nn.Linear(4 * config.d_model, config.d_model)
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.proj(F.gelu(self.fc(x))))
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm causal self-attention + MLP over the history."""
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.d_model)
+        self.attn = Attention(config)
+        self.ln2 = nn.LayerNorm(config.d_model)
+        self.mlp = MLP(config)
+
+    def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """mask None = no padding, plain causal attention (the faster kernel)."""
+        h = self.ln1(x)
+        x = x + self.attn(h, h, mask, causal=mask is None)
+        return x + self.mlp(self.ln2(x))
+
+
+class DecoderBlock(nn.Module):
+    """Self-attention over the list so far, cross-attention to the encoder, MLP."""
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.d_model)
+        self.self_attn = Attention(config)
+        self.ln2 = nn.LayerNorm(config.d_model)
+        self.cross_attn = Attention(config)
+        self.ln3 = nn.LayerNorm(config.d_model)
+        self.mlp = MLP(config)
+
+    def forward(
+        self, x: Tensor, memory: Tensor, cross_mask: Tensor | None, single: bool = False, causal: bool = False
+    ) -> Tensor:
+        """x (B, T, d) decoder tokens; single=True: every row of x is its own one-token list.
+
+        causal=True: token t of x may see memory <= t (step 0 at every position, no padding).
+        """
+        h = self.ln1(x)
+        x = x + (self.self_attn.single(h) if single else self.self_attn(h, h, causal=True))
+        x = x + self.cross_attn(self.ln2(x), memory, cross_mask, causal=causal)
+        return x + self.mlp(self.ln3(x))
+
+
+class Seq2SeqRecommender(nn.Module):
+    """Encoder-decoder next-items model; histories are left-padded with item index 0."""
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.items = ItemTable(config)
+        self.event_type = nn.Embedding(config.n_event_types, d, padding_idx=0)
+        self.position = nn.Embedding(config.max_len, d)
+        self.gap = nn.Embedding(config.n_gap_buckets, d)
+        self.step = nn.Embedding(config.list_len, d)
+        self.drop = nn.Dropout(config.dropout)
+        self.encoder = nn.ModuleList(EncoderBlock(config) for _ in range(config.n_layers))
+        self.ln_enc = nn.LayerNorm(d)
+        self.decoder = nn.ModuleList(DecoderBlock(config) for _ in range(config.n_decoder_layers))
+        self.ln_dec = nn.LayerNorm(d)
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.padding_idx is not None:
+                module.weight.data[module.padding_idx].zero_()
+
+    def item_matrix(self) -> Tensor:
+        """(n_items, d) vectors used both as inputs and as output weights."""
+        return self.items()
+
+    def embed_items(self, items: Tensor, item_matrix: Tensor) -> Tensor:
+        return F.embedding(items, item_matrix) * math.sqrt(self.config.d_model)
+
+    def encode(self, items: Tensor, event_types: Tensor, gaps: Tensor, item_matrix: Tensor) -> Tensor:
+        """(B, L) left-padded history -> (B, L) -> (B, L, d) memory; position t sees events <= t."""
+        valid = items != 0
+        length = items.size(1)
+        # Positions are right-aligned: the latest event always has the last position, as at serving time.
+        pos = torch.arange(self.config.max_len - length, self.config.max_len, device=items.device)
+        x = self.embed_items(items, item_matrix) + self.event_type(event_types) + self.gap(gaps)
+        x = self.drop(x + self.position(pos)) * valid[..., None]
+        mask = None if bool(valid.all()) else causal_mask(valid)
+        for block in self.encoder:
+            x = block(x, mask)
+        return self.ln_enc(x)
+
+    def first_step(self, memory: Tensor, valid: Tensor) -> Tensor:
+        """Decoder step 0 at every position: (B, L, d) states that score the item after each event."""
+        x = memory + self.step.weight[0]
+        mask = None if bool(valid.all()) else causal_mask(valid)
+        for block in self.decoder:
+            x = block(x, memory, mask, single=True, causal=mask is None)
+        return self.ln_dec(x)
+
+    def next_state(self, memory: Tensor, valid: Tensor) -> Tensor:
+        """Decoder step 0 at the last position only: (B, d), the state that ranks the whole catalogue."""
+        x = memory[:, -1:] + self.step.weight[0]
+        mask = valid[:, None, None, :]
+        for block in self.decoder:
+            x = block(x, memory, mask, single=True)
+        return self.ln_dec(x)[:, 0]
+
+    def list_steps(
+        self, memory: Tensor, key_mask: Tensor, query: Tensor, prefix: Tensor, item_matrix: Tensor
+    ) -> Tensor:
+        """States for writing a list: token 0 = encoder state `query`, tokens 1.. = items already listed.
+
+        memory (M, L, d), key_mask (M, L) events the list may look at, query (M, d),
+        prefix (M, T-1) item indices -> (M, T, d); state j scores the (j+1)-th list item.
+        """
+        x = torch.cat([query[:, None], self.embed_items(prefix, item_matrix)], dim=1)
+        x = x + self.step.weight[: x.size(1)]
+        mask = key_mask[:, None, None, :]
+        for block in self.decoder:
+            x = block(x, memory, mask)
+        return self.ln_dec(x)
+
+    def loss(
+        self,
+        items: Tensor,
+        event_types: Tensor,
+        gaps: Tensor,
+        targets: Tensor,
+        *,
+        aux_positions: int = 0,
+        negatives: Tensor | None = None,
+        log_q: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Next-item cross-entropy at every position (+ list-step loss at a few sampled positions).
+
+        targets (B, L): the item after each input event, 0 where there is none. Logits
+        are computed only at positions with a target. With `negatives` (shared sampled
+        item indices) and `log_q` (log sampling probability per item) the softmax runs
+        over target + negatives with log-Q correction instead of the full catalogue.
+        """
+        table = self.item_matrix()
+        memory = self.encode(items, event_types, gaps, table)
+        valid = items != 0
+        states = self.first_step(memory, valid)
+        has_target = targets != 0
+        main = self._cross_entropy(states[has_target], targets[has_target], table, negatives, log_q)
+        if aux_positions <= 0 or self.config.list_len < 2:
+            return main, None
+        aux = self._list_loss(memory, valid, targets, table, aux_positions)
+        return main, aux
+
+    def _cross_entropy(
+        self, states: Tensor, targets: Tensor, table: Tensor, negatives: Tensor | None, log_q: Tensor | None
+    ) -> Tensor:
+        if negatives is None:
+            logits = states @ table.to(states.dtype).T
+            logits[:, 0] = float("-inf")
+            return F.cross_entropy(logits.float(), targets)
+        pos = (states * table[targets].to(states.dtype)).sum(-1, keepdim=True)
+        neg = states @ table[negatives].to(states.dtype).T
+        if log_q is not None:
+            pos = pos - log_q[targets][:, None]
+            neg = neg - log_q[negatives][None, :]
+        neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
+        logits = torch.cat([pos, neg], dim=1).float()
+        return F.cross_entropy(logits, torch.zeros_like(targets))
+
+    def _list_loss(
+        self, memory: Tensor, valid: Tensor, targets: Tensor, table: Tensor, per_row: int
+    ) -> Tensor:
+        """Teacher-forced list steps 1.. at `per_row` random positions per sequence."""
+        batch, length = targets.shape
+        n = min(self.config.list_len, length)  # short batches train shorter lists
+        if n < 2:
+            return memory.sum() * 0.0
+        # A position t qualifies when targets t .. t+n-1 all exist (the next n items are known).
+        ok = (targets != 0).clone()
+        ok[:, length - n + 1 :] = False
+        ok[:, : length - n + 1] &= torch.stack(
+            [targets[:, j : length - n + 1 + j] != 0 for j in range(n)]
+        ).all(0)
+        scores = torch.rand(batch, length, device=targets.device).masked_fill(~ok, -1.0)
+        top = scores.topk(min(per_row, length), dim=1)
+        rows = torch.arange(batch, device=targets.device)[:, None].expand_as(top.indices)
+        keep = top.values >= 0
+        rows, pos = rows[keep], top.indices[keep]
+        if rows.numel() == 0:
+            return memory.sum() * 0.0
+        window = pos[:, None] + torch.arange(n, device=targets.device)
+        listed = targets[rows[:, None], window]  # (M, n): the true next n items
+        key_mask = valid[rows] & (torch.arange(length, device=targets.device)[None, :] <= pos[:, None])
+        states = self.list_steps(memory[rows], key_mask, memory[rows, pos], listed[:, :-1], table)[:, 1:]
+        logits = (states @ table.to(states.dtype).T).float()
+        logits[..., 0] = float("-inf")
+        # Items already in the list are masked, as at generation; a repeat target is not scored.
+        goal = listed[:, 1:].clone()
+        for j in range(1, n):
+            logits[:, j - 1].scatter_(1, listed[:, :j], float("-inf"))
+            goal[:, j - 1].masked_fill_((listed[:, :j] == listed[:, j : j + 1]).any(1), -100)
+        return F.cross_entropy(logits.reshape(-1, table.size(0)), goal.reshape(-1), ignore_index=-100)
+
+    @torch.no_grad()
+    def generate(
+        self, memory: Tensor, valid: Tensor, item_matrix: Tensor, n: int, banned: Tensor, candidates: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Write an n-item list per history, greedily, each step knowing the items already chosen.
+
+        memory/valid from `encode` (the query is the last position), candidates (B, C)
+        item indices to choose from, banned (B, C) True = never pick. Returns the
+        chosen candidate indices (B, n) and their step logits (B, n); a step with no
+        allowed candidate left returns -inf.
+        """
+        n = min(n, self.config.list_len, candidates.size(1))
+        vectors = F.embedding(candidates, item_matrix)  # (B, C, d)
+        banned = banned.clone()
+        picks: list[Tensor] = []
+        logits: list[Tensor] = []
+        rows = torch.arange(candidates.size(0), device=candidates.device)
+        mask = valid
+        for _ in range(n):
+            prefix = candidates[rows[:, None], torch.stack(picks, 1)] if picks else candidates[:, :0]
+            states = self.list_steps(memory, mask, memory[:, -1], prefix, item_matrix)[:, -1]
+            scores = torch.einsum("bd,bcd->bc", states, vectors).masked_fill(banned, float("-inf"))
+            best = scores.max(dim=1)
+            picks.append(best.indices)
+            logits.append(best.values)
+            banned[rows, best.indices] = True
+        return torch.stack(picks, 1), torch.stack(logits, 1)
+
+
+def grow_model(
+    model: Seq2SeqRecommender, n_items: int, n_event_types: int, n_tags: int | None = None
+) -> Seq2SeqRecommender:
+    """A copy of `model` with larger item / event-type / tag tables; new rows start empty.
+
+    Used to refresh a trained model on new data and to add cold items at serving
+    time without retraining: every learned weight is kept.
+    """
+    old = model.config
+    config = Seq2SeqConfig(**{**old.__dict__, "n_items": n_items, "n_event_types": n_event_types})
+    if n_tags is not None and n_tags > old.n_tags:
+        config.n_tags = n_tags
+        config.max_tags = max(old.max_tags, 1)
+    grown = Seq2SeqRecommender(config).to(next(model.parameters()).device)
+    state = grown.state_dict()
+    for name, value in model.state_dict().items():
+        target = state[name]
+        if target.shape == value.shape:
+            target.copy_(value)
+        else:
+            target.zero_()
+            target[tuple(slice(0, s) for s in value.shape)] = value
+    grown.load_state_dict(state)
+    return grown

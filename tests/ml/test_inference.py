@@ -1,0 +1,91 @@
+"""Serving: exclusions, allowed lists, unknown ids, batching, generation, similar items, new items."""
+
+import logging
+
+import numpy as np
+
+from recommender.ml.inference import Recommendation
+from tests.ml.factories import CONTENT_DIM, fresh_copy, successor_map, trained
+
+
+def test_history_items_are_excluded_unless_allow_seen():
+    rec = trained()
+    history = ["i1", "i2", "i3"]
+    ids = [r.item_id for r in rec.recommend(history, k=39)]
+    assert not set(ids) & set(history)
+    assert len(ids) == 37  # everything else, and nothing more
+    with_seen = [r.item_id for r in rec.recommend(history, k=40, allow_seen=True)]
+    assert set(history) <= set(with_seen)
+
+
+def test_excluded_items_are_never_returned_and_allowed_restricts_candidates():
+    rec = trained()
+    nxt = successor_map()
+    best = rec.recommend(["i5"], k=1)[0].item_id
+    assert best == nxt["i5"]
+    ids = [r.item_id for r in rec.recommend(["i5"], k=40, exclude=[best, "i7"])]
+    assert best not in ids and "i7" not in ids
+    assert {r.item_id for r in rec.recommend(["i5"], k=10, allowed=["i8", "i9"])} == {"i8", "i9"}
+
+
+def test_scores_are_probabilities_in_rank_order_with_an_explanation_from_the_history():
+    rec = trained()
+    recs = rec.recommend(["i1", "i2", "i3"], k=10)
+    scores = [r.score for r in recs]
+    assert scores == sorted(scores, reverse=True)
+    assert 0 < sum(scores) <= 1.0001
+    assert all(r.explanation in {"i1", "i2", "i3"} for r in recs)
+
+
+def test_unknown_history_ids_are_skipped_and_an_unknown_history_gives_nothing(caplog):
+    rec = trained()
+    with caplog.at_level(logging.WARNING):
+        assert rec.recommend(["nope"], k=5) == []
+        mixed = rec.recommend(["nope", "i5"], k=5)
+    assert mixed == rec.recommend(["i5"], k=5)
+    assert "unknown" in caplog.text
+    assert rec.recommend([], k=5) == []
+
+
+def test_generated_lists_have_no_repeats_and_respect_exclusions():
+    rec = trained()
+    for history in (["i1"], ["i4", "i9"], ["i3", "i3", "i7"]):
+        recs = rec.recommend(history, k=12, exclude=["i0"], generate=True)
+        ids = [r.item_id for r in recs]
+        assert len(ids) == 12 and len(set(ids)) == 12
+        assert not set(ids) & {"i0", *history}
+
+
+def test_generated_list_starts_with_the_best_item():
+    rec = trained()
+    assert rec.recommend(["i5"], k=5, generate=True)[0] == rec.recommend(["i5"], k=5)[0]
+
+
+def test_batch_matches_one_by_one_in_input_order():
+    rec = trained()
+    histories = [["i1", "i2"], ["nope"], ["i7", "i8", "i9", "i10"], ["i3"]]
+    excludes = [["i4"], [], [], ["i5"]]
+    batch = rec.recommend_batch(histories, k=5, excludes=excludes)
+    single = [rec.recommend(h, k=5, exclude=e) for h, e in zip(histories, excludes, strict=True)]
+    assert [[r.item_id for r in b] for b in batch] == [[r.item_id for r in s] for s in single]
+    assert batch[1] == []
+    for b, s in zip(batch, single, strict=True):
+        assert np.allclose([r.score for r in b], [r.score for r in s], atol=1e-5)
+
+
+def test_similar_returns_the_item_itself_never_and_cosine_scores():
+    rec = trained()
+    sims = rec.similar("i3", k=5, exclude=["i4"])
+    assert len(sims) == 5 and all(isinstance(s, Recommendation) for s in sims)
+    assert "i3" not in [s.item_id for s in sims] and "i4" not in [s.item_id for s in sims]
+    assert all(-1.0 <= s.score <= 1.0 for s in sims)
+    assert rec.similar("nope") == []
+
+
+def test_added_items_can_be_recommended_and_found_similar():
+    rec = fresh_copy(trained())
+    vector = np.random.default_rng(3).normal(size=CONTENT_DIM).astype(np.float32)
+    rec.add_items({"brand-new": vector / np.linalg.norm(vector)})
+    assert "brand-new" in rec
+    assert [r.item_id for r in rec.recommend(["i1"], k=1, allowed=["brand-new"])] == ["brand-new"]
+    assert rec.similar("brand-new", k=3)

@@ -1,0 +1,102 @@
+"""Shapes and masking of the Seq2Seq model (untrained weights are enough here)."""
+
+import torch
+
+from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender, grow_model
+
+
+def make_model(**overrides) -> Seq2SeqRecommender:
+    torch.manual_seed(0)
+    config = Seq2SeqConfig(
+        **{"n_items": 30, "content_dim": 8, "max_len": 12, "d_model": 16, "list_len": 4, **overrides}
+    )
+    model = Seq2SeqRecommender(config).eval()
+    model.items.trained[1:] = True
+    model.items.content.normal_()
+    return model
+
+
+def encode(model, items):
+    items = torch.tensor(items)
+    zeros = torch.zeros_like(items)
+    table = model.item_matrix()
+    memory = model.encode(items, (items != 0).long(), zeros, table)
+    return memory, items != 0, table
+
+
+def test_encoder_and_first_step_shapes():
+    model = make_model()
+    memory, valid, table = encode(model, [[0, 0, 3, 4, 5], [1, 2, 3, 4, 5]])
+    assert table.shape == (30, 16)
+    assert memory.shape == (2, 5, 16)
+    assert model.first_step(memory, valid).shape == (2, 5, 16)
+    assert model.next_state(memory, valid).shape == (2, 16)
+
+
+def test_encoder_is_causal_a_later_event_never_changes_an_earlier_state():
+    model = make_model()
+    a, _, _ = encode(model, [[1, 2, 3, 4, 5]])
+    b, _, _ = encode(model, [[1, 2, 3, 9, 7]])
+    assert torch.allclose(a[:, :3], b[:, :3], atol=1e-5)
+    assert not torch.allclose(a[:, 3:], b[:, 3:])
+
+
+def test_left_padding_does_not_change_the_state_that_ranks_items():
+    model = make_model()
+    memory, valid, _ = encode(model, [[0, 0, 0, 3, 4, 5], [7, 8, 9, 3, 4, 5]])
+    alone, alone_valid, _ = encode(model, [[3, 4, 5]])
+    padded_state = model.next_state(memory, valid)[0]
+    alone_state = model.next_state(alone, alone_valid)[0]
+    # Positions are right-aligned, so the padded row sees exactly what the short row sees.
+    assert torch.allclose(padded_state, alone_state, atol=1e-5)
+    assert torch.allclose(model.first_step(memory, valid)[0, -1], padded_state, atol=1e-5)
+
+
+def test_untrained_item_is_represented_by_its_content_alone():
+    model = make_model()
+    model.items.trained[5] = False
+    with torch.no_grad():
+        model.items.id.weight[5] = 100.0
+    expected = model.items.content_proj(model.items.content[5])
+    assert torch.allclose(model.item_matrix()[5], expected)
+
+
+def test_loss_is_finite_with_padding_and_list_steps_and_sampled_softmax():
+    model = make_model().train()
+    items = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 7, 8]])
+    targets = torch.cat([items[:, 1:], torch.tensor([[7], [9]])], 1).masked_fill(items == 0, 0)
+    main, aux = model.loss(items, (items != 0).long(), torch.zeros_like(items), targets, aux_positions=2)
+    assert torch.isfinite(main) and aux is not None and torch.isfinite(aux)
+    (main + aux).backward()
+    negatives = torch.arange(1, 20)
+    log_q = torch.full((30,), -3.0)
+    sampled, _ = model.loss(
+        items, (items != 0).long(), torch.zeros_like(items), targets, negatives=negatives, log_q=log_q
+    )
+    assert torch.isfinite(sampled)
+
+
+def test_generate_never_repeats_and_never_picks_a_banned_candidate():
+    model = make_model()
+    memory, valid, table = encode(model, [[1, 2, 3], [4, 5, 6]])
+    candidates = torch.arange(10, 20).repeat(2, 1)
+    banned = torch.zeros_like(candidates, dtype=torch.bool)
+    banned[:, :3] = True
+    picks, logits = model.generate(memory, valid, table, 4, banned, candidates)
+    assert picks.shape == (2, 4)
+    for row in picks.tolist():
+        assert len(set(row)) == 4
+        assert not set(row) & {0, 1, 2}
+    assert torch.isfinite(logits).all()
+
+
+def test_grow_model_keeps_every_learned_weight_and_adds_empty_rows():
+    model = make_model()
+    grown = grow_model(model, n_items=35, n_event_types=3).eval()
+    assert grown.items.id.weight.shape == (35, 16)
+    assert torch.equal(grown.items.id.weight[:30], model.items.id.weight)
+    assert not grown.items.trained[30:].any()
+    memory, _valid, _ = encode(model, [[1, 2, 3]])
+    items = torch.tensor([[1, 2, 3]])
+    grown_memory = grown.encode(items, torch.ones_like(items), torch.zeros_like(items), grown.item_matrix())
+    assert torch.allclose(memory, grown_memory, atol=1e-5)

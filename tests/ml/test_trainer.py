@@ -1,0 +1,84 @@
+"""Training: the model learns a planted sequential pattern, cold items ride on their content, refresh."""
+
+import numpy as np
+
+from recommender.ml.data import UserSequence
+from recommender.ml.trainer import TrainConfig, train
+from tests.ml.factories import (
+    CONTENT_DIM,
+    N_ITEMS,
+    content_vectors,
+    fresh_copy,
+    planted_sequences,
+    successor_map,
+    tiny_config,
+    trained,
+)
+
+
+def test_trained_model_ranks_the_planted_next_item_first_far_above_chance():
+    rec = trained()
+    nxt = successor_map()
+    firsts = [rec.recommend([prev, item], k=1)[0].item_id for prev, item in nxt.items()]
+    hit_rate = np.mean([first == nxt[item] for first, (_, item) in zip(firsts, nxt.items(), strict=True)])
+    assert hit_rate >= 0.8, hit_rate  # chance is 1 / 40
+    assert rec.metadata["metrics"]["val_ndcg@10"] > 0.6
+
+
+def test_cold_item_with_text_close_to_a_popular_warm_item_beats_random_cold_items():
+    rec = fresh_copy(trained())
+    warm = content_vectors()
+    rng = np.random.default_rng(7)
+    nxt = successor_map()
+    wins = 0
+    for n, (prev, target) in enumerate(nxt.items()):
+        twin = warm[nxt[target]] + 0.05 * rng.normal(size=CONTENT_DIM).astype(np.float32)
+        randoms = rng.normal(size=(5, CONTENT_DIM)).astype(np.float32)
+        cold = {f"twin{n}": twin / np.linalg.norm(twin)}
+        cold |= {f"rand{n}_{j}": v / np.linalg.norm(v) for j, v in enumerate(randoms)}
+        rec.add_items(cold)  # each round adds its own fresh ids
+        top = rec.recommend([prev, target], k=1, allowed=list(cold))
+        wins += top[0].item_id == f"twin{n}"
+    assert wins / len(nxt) >= 0.8  # chance is 1 / 6
+
+
+def test_training_is_deterministic_for_a_seed():
+    seqs = planted_sequences(60)
+    config = tiny_config(epochs=2)
+    a = train(seqs, config).recommender.recommend(["i1", "i2"], k=5)
+    b = train(seqs, config).recommender.recommend(["i1", "i2"], k=5)
+    assert a == b
+
+
+def test_progress_reports_every_epoch_and_time_budget_stops_early():
+    seen = []
+    result = train(planted_sequences(60), tiny_config(epochs=50, max_minutes=1e-4), progress=seen.append)
+    assert result.epochs_run == 1 and len(seen) == 1
+    assert seen[0].epoch == 1 and seen[0].loss > 0 and seen[0].val_ndcg10 is not None
+
+
+def test_resume_keeps_what_was_learned_and_grows_the_item_table():
+    first = train(planted_sequences(), tiny_config(epochs=8), content=content_vectors()).recommender
+    new_items = {f"new{j}" for j in range(3)}
+    more = dict(planted_sequences(100, seed=5))
+    more["fresh"] = UserSequence(["i1", "new0", "new1", "new2", "i2"])
+    refreshed = train(more, tiny_config(epochs=2, lr=1e-3), content=content_vectors(), resume_from=first)
+    rec = refreshed.recommender
+    assert rec.item_ids[:N_ITEMS] == first.item_ids[:N_ITEMS]
+    assert new_items <= set(rec.item_ids)
+    nxt = successor_map()
+    hits = np.mean([rec.recommend([p, i], k=1)[0].item_id == nxt[i] for p, i in nxt.items()])
+    assert hits >= 0.8
+
+
+def test_sampled_softmax_also_learns_the_pattern():
+    config = tiny_config(sampled_softmax_negatives=16, epochs=15)
+    rec = train(planted_sequences(), config).recommender
+    nxt = successor_map()
+    hits = np.mean([rec.recommend([p, i], k=1)[0].item_id == nxt[i] for p, i in nxt.items()])
+    assert hits >= 0.7
+
+
+def test_default_config_is_the_documented_one():
+    config = TrainConfig()
+    assert config.max_len == 200 and config.sampled_softmax_negatives is None and config.seed == 0
