@@ -14,3 +14,9 @@ class RecommenderConfig(AppConfig):
         from recommender import checks, signals  # noqa: F401  (registers checks and receivers)
 
         signals.connect()
+        from recommender.services.embedding import connect_receivers  # workers: content saves -> embedding
+
+        connect_receivers()
+        from recommender.services import interests  # serving: tracked events -> interest profiles
+
+        interests.connect()

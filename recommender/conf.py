@@ -55,6 +55,10 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_ALIAS": "default",
     "CACHE_TIMEOUT": 300,
     "MODEL_CHECK_INTERVAL": 10,  # seconds between cheap "is there a newer active model?" checks
+    "TUNING_CACHE_SECONDS": 5,  # how long a process keeps admin tuning values before re-reading them
+    "INTEREST_HALF_LIFE_DAYS": 30.0,  # time decay of an event's weight in the tag interest profile
+    "INTEREST_PROFILE_SIZE": 50,  # tags kept per interest profile
+    "TAG_GRAPH_NEIGHBOURS": 20,  # related tags kept per tag by rebuild_tag_graph
     # Training and the model registry
     "TRAIN_CONFIG": {},  # overrides for recommender.ml.trainer.TrainConfig
     "TRAIN_DEVICE": "auto",
@@ -64,12 +68,21 @@ DEFAULTS: dict[str, Any] = {
     "ARTIFACT_PREFIX": "recommender/models",
     "LOG_RETENTION_DAYS": 90,
     "KEEP_INACTIVE_VERSIONS": 5,
+    "REFRESH_CONFIG": {"epochs": 3, "patience": 2},  # TrainConfig overrides for the cheaper refresh
+    "PROGRESS_WRITE_SECONDS": 2.0,  # throttle of training-progress writes to ModelVersion
+    "TRAIN_TIME_LIMIT": 4 * 60 * 60,  # hard limit (s) of a training task; soft limit and budget below it
+    "EMBED_TIME_LIMIT": 60 * 60,  # hard limit (s) of an embedding task
+    "TASK_TIME_LIMIT": 15 * 60,  # hard limit (s) of the other tasks (trending, cleanup, tags)
+    "EMBED_TASK_BATCHES": 8,  # an embedding task takes at most EMBED_BATCH_SIZE * this many items
+    "EMBED_DEBOUNCE_SECONDS": 5,  # content saves within this window (outside a transaction) share one task
+    "TRENDING_HALF_LIFE_HOURS": 12.0,  # decay of an event's weight in Item.trending_score
     "SCHEDULE": {
         "refresh": 60 * 60,
         "train": 24 * 60 * 60,
         "trending": 10 * 60,
         "cleanup": 24 * 60 * 60,
-    },
+        "suggest_tags": 60 * 60,
+    },  # seconds or a celery schedule (crontab); None disables an entry, see recommender.schedule
     "QUEUES": {"embed": "embed", "train": "train", "default": "default"},
 }
 

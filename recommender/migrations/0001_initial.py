@@ -7,286 +7,647 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
+        ("contenttypes", "0002_remove_content_type_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('slug', models.SlugField(max_length=120, unique=True)),
-                ('description', models.TextField(blank=True, help_text='Helps automatic tag suggestion.')),
-                ('embedding', models.BinaryField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("slug", models.SlugField(max_length=120, unique=True)),
+                ("description", models.TextField(blank=True, help_text="Helps automatic tag suggestion.")),
+                ("embedding", models.BinaryField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('object_id', models.CharField(max_length=64)),
-                ('title', models.CharField(blank=True, max_length=300)),
-                ('url', models.CharField(blank=True, max_length=500)),
-                ('text', models.TextField(blank=True, help_text='Snapshot of the text the embedder reads.')),
-                ('content_hash', models.CharField(blank=True, max_length=64)),
-                ('embedding', models.BinaryField(blank=True, help_text='float32 little-endian vector', null=True)),
-                ('embedding_model', models.CharField(blank=True, max_length=200)),
-                ('embedding_dim', models.PositiveIntegerField(blank=True, null=True)),
-                ('embedded_hash', models.CharField(blank=True, help_text='content_hash at embedding time', max_length=64)),
-                ('embedded_at', models.DateTimeField(blank=True, null=True)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('is_active', models.BooleanField(default=True, help_text='Published, public and still present.')),
-                ('impression_count', models.PositiveIntegerField(default=0)),
-                ('view_count', models.PositiveIntegerField(default=0)),
-                ('click_count', models.PositiveIntegerField(default=0)),
-                ('like_count', models.PositiveIntegerField(default=0)),
-                ('trending_score', models.FloatField(default=0.0, help_text='Time-decayed engagement, see compute_trending.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('content_type', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='contenttypes.contenttype')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("object_id", models.CharField(max_length=64)),
+                ("title", models.CharField(blank=True, max_length=300)),
+                ("url", models.CharField(blank=True, max_length=500)),
+                ("text", models.TextField(blank=True, help_text="Snapshot of the text the embedder reads.")),
+                ("content_hash", models.CharField(blank=True, max_length=64)),
+                (
+                    "embedding",
+                    models.BinaryField(blank=True, help_text="float32 little-endian vector", null=True),
+                ),
+                ("embedding_model", models.CharField(blank=True, max_length=200)),
+                ("embedding_dim", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "embedded_hash",
+                    models.CharField(blank=True, help_text="content_hash at embedding time", max_length=64),
+                ),
+                ("embedded_at", models.DateTimeField(blank=True, null=True)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "is_active",
+                    models.BooleanField(default=True, help_text="Published, public and still present."),
+                ),
+                ("impression_count", models.PositiveIntegerField(default=0)),
+                ("view_count", models.PositiveIntegerField(default=0)),
+                ("click_count", models.PositiveIntegerField(default=0)),
+                ("like_count", models.PositiveIntegerField(default=0)),
+                (
+                    "trending_score",
+                    models.FloatField(
+                        default=0.0, help_text="Time-decayed engagement, see compute_trending."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "content_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="contenttypes.contenttype"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('train', 'Full training'), ('refresh', 'Refresh')], default='train', max_length=16)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='queued', max_length=16)),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('history', models.JSONField(blank=True, default=list, help_text='Per-epoch loss and validation metrics.')),
-                ('progress', models.JSONField(blank=True, default=dict, help_text='Latest epoch, loss, metric and ETA.')),
-                ('data_summary', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('gate_reason', models.TextField(blank=True)),
-                ('artifact_name', models.CharField(blank=True, max_length=300)),
-                ('checksum', models.CharField(blank=True, max_length=64)),
-                ('device', models.CharField(blank=True, max_length=32)),
-                ('task_id', models.CharField(blank=True, max_length=64)),
-                ('is_active', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('activated_at', models.DateTimeField(blank=True, null=True)),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='recommender.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("train", "Full training"), ("refresh", "Refresh")],
+                        default="train",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("config", models.JSONField(blank=True, default=dict)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                (
+                    "history",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Per-epoch loss and validation metrics."
+                    ),
+                ),
+                (
+                    "progress",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Latest epoch, loss, metric and ETA."
+                    ),
+                ),
+                ("data_summary", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("gate_reason", models.TextField(blank=True)),
+                ("artifact_name", models.CharField(blank=True, max_length=300)),
+                ("checksum", models.CharField(blank=True, max_length=64)),
+                ("device", models.CharField(blank=True, max_length=32)),
+                ("task_id", models.CharField(blank=True, max_length=64)),
+                ("is_active", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("activated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="recommender.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Profile',
+            name="Profile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visitor_id', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('personalization_enabled', models.BooleanField(default=True)),
-                ('interests', models.JSONField(blank=True, default=dict, help_text='tag slug -> affinity')),
-                ('interests_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='recommender_profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("visitor_id", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("personalization_enabled", models.BooleanField(default=True)),
+                ("interests", models.JSONField(blank=True, default=dict, help_text="tag slug -> affinity")),
+                ("interests_updated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="recommender_profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='RecommendationLog',
+            name="RecommendationLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('recomm_id', models.CharField(max_length=64, unique=True)),
-                ('visitor_id', models.CharField(blank=True, max_length=64)),
-                ('placement', models.CharField(max_length=64)),
-                ('items', models.JSONField(default=list)),
-                ('page', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('context_item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='recommender.item')),
-                ('model_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='recommender.modelversion')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("recomm_id", models.CharField(max_length=64, unique=True)),
+                ("visitor_id", models.CharField(blank=True, max_length=64)),
+                ("placement", models.CharField(max_length=64)),
+                ("items", models.JSONField(default=list)),
+                ("page", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "context_item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="recommender.item",
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="recommender.modelversion",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ItemTag',
+            name="ItemTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(choices=[('editorial', 'Editorial'), ('automatic', 'Automatic')], default='editorial', max_length=16)),
-                ('status', models.CharField(choices=[('accepted', 'Accepted'), ('pending', 'Pending review'), ('rejected', 'Rejected')], default='accepted', max_length=16)),
-                ('weight', models.FloatField(default=1.0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='item_tags', to='recommender.item')),
-                ('tag', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='item_tags', to='recommender.tag')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("editorial", "Editorial"), ("automatic", "Automatic")],
+                        default="editorial",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("accepted", "Accepted"),
+                            ("pending", "Pending review"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="accepted",
+                        max_length=16,
+                    ),
+                ),
+                ("weight", models.FloatField(default=1.0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="item_tags",
+                        to="recommender.item",
+                    ),
+                ),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="item_tags",
+                        to="recommender.tag",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='item',
-            name='tags',
-            field=models.ManyToManyField(related_name='items', through='recommender.ItemTag', to='recommender.tag'),
+            model_name="item",
+            name="tags",
+            field=models.ManyToManyField(
+                related_name="items", through="recommender.ItemTag", to="recommender.tag"
+            ),
         ),
         migrations.CreateModel(
-            name='EditorialRule',
+            name="EditorialRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(choices=[('pin', 'Pin to position'), ('boost', 'Boost'), ('bury', 'Bury'), ('block', 'Block')], max_length=8)),
-                ('placement', models.CharField(blank=True, help_text='Empty: every placement.', max_length=64)),
-                ('position', models.PositiveIntegerField(blank=True, help_text='For pins: 0 is the first slot.', null=True)),
-                ('factor', models.FloatField(default=1.0, help_text='For boost/bury: added to (boost) or taken from (bury) the score.')),
-                ('starts_at', models.DateTimeField(blank=True, null=True)),
-                ('ends_at', models.DateTimeField(blank=True, null=True)),
-                ('is_enabled', models.BooleanField(default=True)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='recommender.item')),
-                ('tag', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='recommender.tag')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("pin", "Pin to position"),
+                            ("boost", "Boost"),
+                            ("bury", "Bury"),
+                            ("block", "Block"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "placement",
+                    models.CharField(blank=True, help_text="Empty: every placement.", max_length=64),
+                ),
+                (
+                    "position",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="For pins: 0 is the first slot.", null=True
+                    ),
+                ),
+                (
+                    "factor",
+                    models.FloatField(
+                        default=1.0,
+                        help_text="For boost/bury: added to (boost) or taken from (bury) the score.",
+                    ),
+                ),
+                ("starts_at", models.DateTimeField(blank=True, null=True)),
+                ("ends_at", models.DateTimeField(blank=True, null=True)),
+                ("is_enabled", models.BooleanField(default=True)),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="recommender.item",
+                    ),
+                ),
+                (
+                    "tag",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="recommender.tag",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TagRelation',
+            name="TagRelation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cooccurrence', models.FloatField(default=0.0)),
-                ('similarity', models.FloatField(default=0.0)),
-                ('score', models.FloatField(default=0.0)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('source', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='relations', to='recommender.tag')),
-                ('target', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='recommender.tag')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("cooccurrence", models.FloatField(default=0.0)),
+                ("similarity", models.FloatField(default=0.0)),
+                ("score", models.FloatField(default=0.0)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "source",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="relations",
+                        to="recommender.tag",
+                    ),
+                ),
+                (
+                    "target",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="recommender.tag"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TuningChange',
+            name="TuningChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('changed_at', models.DateTimeField(auto_now_add=True)),
-                ('before', models.JSONField(default=dict)),
-                ('after', models.JSONField(default=dict)),
-                ('changed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("changed_at", models.DateTimeField(auto_now_add=True)),
+                ("before", models.JSONField(default=dict)),
+                ("after", models.JSONField(default=dict)),
+                (
+                    "changed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-changed_at'],
+                "ordering": ["-changed_at"],
             },
         ),
         migrations.CreateModel(
-            name='TuningSettings',
+            name="TuningSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('values', models.JSONField(blank=True, default=dict)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("values", models.JSONField(blank=True, default=dict)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'tuning',
-                'verbose_name_plural': 'tuning',
+                "verbose_name": "tuning",
+                "verbose_name_plural": "tuning",
             },
         ),
         migrations.CreateModel(
-            name='Interaction',
+            name="Interaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=64, unique=True)),
-                ('visitor_id', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('event_type', models.CharField(max_length=32)),
-                ('value', models.FloatField(blank=True, null=True)),
-                ('timestamp', models.DateTimeField(default=django.utils.timezone.now)),
-                ('session_id', models.CharField(blank=True, max_length=64)),
-                ('placement', models.CharField(blank=True, max_length=64)),
-                ('recomm_id', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='interactions', to='recommender.item')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=64, unique=True)),
+                ("visitor_id", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("event_type", models.CharField(max_length=32)),
+                ("value", models.FloatField(blank=True, null=True)),
+                ("timestamp", models.DateTimeField(default=django.utils.timezone.now)),
+                ("session_id", models.CharField(blank=True, max_length=64)),
+                ("placement", models.CharField(blank=True, max_length=64)),
+                ("recomm_id", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="interactions",
+                        to="recommender.item",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['user', '-timestamp'], name='rec_inter_user_time'), models.Index(fields=['visitor_id', '-timestamp'], name='rec_inter_visitor_time'), models.Index(fields=['item', 'event_type', '-timestamp'], name='rec_inter_item_type_time'), models.Index(fields=['-timestamp'], name='rec_inter_time')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('user__isnull', False), models.Q(('visitor_id', ''), _negated=True), _connector='OR'), name='recommender_interaction_has_identity')],
+                "indexes": [
+                    models.Index(fields=["user", "-timestamp"], name="rec_inter_user_time"),
+                    models.Index(fields=["visitor_id", "-timestamp"], name="rec_inter_visitor_time"),
+                    models.Index(
+                        fields=["item", "event_type", "-timestamp"], name="rec_inter_item_type_time"
+                    ),
+                    models.Index(fields=["-timestamp"], name="rec_inter_time"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("user__isnull", False),
+                            models.Q(("visitor_id", ""), _negated=True),
+                            _connector="OR",
+                        ),
+                        name="recommender_interaction_has_identity",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Feedback',
+            name="Feedback",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visitor_id', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('kind', models.CharField(choices=[('not_interested', 'Not interested'), ('more_like_this', 'More like this'), ('report', 'Report')], max_length=32)),
-                ('reason', models.TextField(blank=True)),
-                ('recomm_id', models.CharField(blank=True, max_length=64)),
-                ('placement', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('new', 'New'), ('reviewed', 'Reviewed'), ('actioned', 'Actioned')], default='new', max_length=16)),
-                ('reviewed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('reviewed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='feedback', to='recommender.item')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("visitor_id", models.CharField(blank=True, db_index=True, max_length=64)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("not_interested", "Not interested"),
+                            ("more_like_this", "More like this"),
+                            ("report", "Report"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("recomm_id", models.CharField(blank=True, max_length=64)),
+                ("placement", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("new", "New"), ("reviewed", "Reviewed"), ("actioned", "Actioned")],
+                        default="new",
+                        max_length=16,
+                    ),
+                ),
+                ("reviewed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "reviewed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="feedback",
+                        to="recommender.item",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'feedback',
-                'indexes': [models.Index(fields=['status', '-created_at'], name='rec_feedback_status'), models.Index(fields=['user', 'kind'], name='rec_feedback_user_kind'), models.Index(fields=['item', 'kind'], name='rec_feedback_item_kind')],
+                "verbose_name_plural": "feedback",
+                "indexes": [
+                    models.Index(fields=["status", "-created_at"], name="rec_feedback_status"),
+                    models.Index(fields=["user", "kind"], name="rec_feedback_user_kind"),
+                    models.Index(fields=["item", "kind"], name="rec_feedback_item_kind"),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='modelversion',
-            index=models.Index(fields=['status', '-created_at'], name='rec_model_status_time'),
+            model_name="modelversion",
+            index=models.Index(fields=["status", "-created_at"], name="rec_model_status_time"),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('is_active',), name='recommender_one_active_model'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_active", True)),
+                fields=("is_active",),
+                name="recommender_one_active_model",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='profile',
-            constraint=models.UniqueConstraint(condition=models.Q(('user__isnull', True)), fields=('visitor_id',), name='recommender_profile_unique_visitor'),
+            model_name="profile",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("user__isnull", True)),
+                fields=("visitor_id",),
+                name="recommender_profile_unique_visitor",
+            ),
         ),
         migrations.AddIndex(
-            model_name='recommendationlog',
-            index=models.Index(fields=['-created_at'], name='rec_log_time'),
+            model_name="recommendationlog",
+            index=models.Index(fields=["-created_at"], name="rec_log_time"),
         ),
         migrations.AddIndex(
-            model_name='recommendationlog',
-            index=models.Index(fields=['placement', '-created_at'], name='rec_log_placement_time'),
+            model_name="recommendationlog",
+            index=models.Index(fields=["placement", "-created_at"], name="rec_log_placement_time"),
         ),
         migrations.AddIndex(
-            model_name='recommendationlog',
-            index=models.Index(fields=['user', '-created_at'], name='rec_log_user_time'),
+            model_name="recommendationlog",
+            index=models.Index(fields=["user", "-created_at"], name="rec_log_user_time"),
         ),
         migrations.AddIndex(
-            model_name='recommendationlog',
-            index=models.Index(fields=['visitor_id', '-created_at'], name='rec_log_visitor_time'),
+            model_name="recommendationlog",
+            index=models.Index(fields=["visitor_id", "-created_at"], name="rec_log_visitor_time"),
         ),
         migrations.AddIndex(
-            model_name='itemtag',
-            index=models.Index(fields=['source', 'status'], name='rec_itemtag_src_status'),
+            model_name="itemtag",
+            index=models.Index(fields=["source", "status"], name="rec_itemtag_src_status"),
         ),
         migrations.AddConstraint(
-            model_name='itemtag',
-            constraint=models.UniqueConstraint(fields=('item', 'tag'), name='recommender_itemtag_unique'),
+            model_name="itemtag",
+            constraint=models.UniqueConstraint(fields=("item", "tag"), name="recommender_itemtag_unique"),
         ),
         migrations.AddIndex(
-            model_name='item',
-            index=models.Index(fields=['is_active', '-published_at'], name='rec_item_active_pub'),
+            model_name="item",
+            index=models.Index(fields=["is_active", "-published_at"], name="rec_item_active_pub"),
         ),
         migrations.AddIndex(
-            model_name='item',
-            index=models.Index(fields=['is_active', '-trending_score'], name='rec_item_active_trend'),
+            model_name="item",
+            index=models.Index(fields=["is_active", "-trending_score"], name="rec_item_active_trend"),
         ),
         migrations.AddConstraint(
-            model_name='item',
-            constraint=models.UniqueConstraint(fields=('content_type', 'object_id'), name='recommender_item_unique_object'),
+            model_name="item",
+            constraint=models.UniqueConstraint(
+                fields=("content_type", "object_id"), name="recommender_item_unique_object"
+            ),
         ),
         migrations.AddIndex(
-            model_name='editorialrule',
-            index=models.Index(fields=['is_enabled', 'placement'], name='rec_rule_enabled_place'),
+            model_name="editorialrule",
+            index=models.Index(fields=["is_enabled", "placement"], name="rec_rule_enabled_place"),
         ),
         migrations.AddConstraint(
-            model_name='editorialrule',
-            constraint=models.CheckConstraint(condition=models.Q(('item__isnull', False), ('tag__isnull', False), _connector='OR'), name='recommender_rule_has_target'),
+            model_name="editorialrule",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("item__isnull", False), ("tag__isnull", False), _connector="OR"),
+                name="recommender_rule_has_target",
+            ),
         ),
         migrations.AddIndex(
-            model_name='tagrelation',
-            index=models.Index(fields=['source', '-score'], name='rec_tagrel_source_score'),
+            model_name="tagrelation",
+            index=models.Index(fields=["source", "-score"], name="rec_tagrel_source_score"),
         ),
         migrations.AddConstraint(
-            model_name='tagrelation',
-            constraint=models.UniqueConstraint(fields=('source', 'target'), name='recommender_tagrelation_unique'),
+            model_name="tagrelation",
+            constraint=models.UniqueConstraint(
+                fields=("source", "target"), name="recommender_tagrelation_unique"
+            ),
         ),
     ]

@@ -15,13 +15,15 @@ class InteractionQuerySet(models.QuerySet):
             return self.filter(user_id=user_id)
         return self.filter(user__isnull=True, visitor_id=visitor_id)
 
-    def last_events_for(self, user_id: int | None, visitor_id: str = "", limit: int = 200) -> InteractionQuerySet:
+    def last_events_for(
+        self, user_id: int | None, visitor_id: str = "", limit: int = 200
+    ) -> InteractionQuerySet:
         """The newest ``limit`` events of one identity, newest first (one indexed query)."""
         return self.for_identity(user_id, visitor_id).order_by("-timestamp", "-id")[:limit]
 
 
 class Interaction(models.Model):
-    """One event: impression, view, click, like, share, read (value = portion 0–1), dislike, or a host type.
+    """One event: impression, view, click, like, share, read (value = portion 0-1), dislike, or a host type.
 
     ``event_id`` is client-supplied and unique, so a retried beacon is stored once.
     """

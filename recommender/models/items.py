@@ -47,7 +47,9 @@ class Item(models.Model):
     view_count = models.PositiveIntegerField(default=0)
     click_count = models.PositiveIntegerField(default=0)
     like_count = models.PositiveIntegerField(default=0)
-    trending_score = models.FloatField(default=0.0, help_text="Time-decayed engagement, see compute_trending.")
+    trending_score = models.FloatField(
+        default=0.0, help_text="Time-decayed engagement, see compute_trending."
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -58,7 +60,9 @@ class Item(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["content_type", "object_id"], name="recommender_item_unique_object"),
+            models.UniqueConstraint(
+                fields=["content_type", "object_id"], name="recommender_item_unique_object"
+            ),
         ]
         indexes = [
             models.Index(fields=["is_active", "-published_at"], name="rec_item_active_pub"),

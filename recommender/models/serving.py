@@ -63,11 +63,17 @@ class EditorialRule(models.Model):
         BLOCK = "block", "Block"
 
     action = models.CharField(max_length=8, choices=Action.choices)
-    item = models.ForeignKey("recommender.Item", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    tag = models.ForeignKey("recommender.Tag", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(
+        "recommender.Item", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    tag = models.ForeignKey(
+        "recommender.Tag", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     placement = models.CharField(max_length=64, blank=True, help_text="Empty: every placement.")
     position = models.PositiveIntegerField(null=True, blank=True, help_text="For pins: 0 is the first slot.")
-    factor = models.FloatField(default=1.0, help_text="For boost/bury: added to (boost) or taken from (bury) the score.")
+    factor = models.FloatField(
+        default=1.0, help_text="For boost/bury: added to (boost) or taken from (bury) the score."
+    )
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     is_enabled = models.BooleanField(default=True)
@@ -95,7 +101,11 @@ class Profile(models.Model):
     """Per-identity personalization state: opt-out and the tag interest profile."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="recommender_profile"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="recommender_profile",
     )
     visitor_id = models.CharField(max_length=64, blank=True, db_index=True)
     personalization_enabled = models.BooleanField(default=True)
@@ -105,7 +115,9 @@ class Profile(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["visitor_id"], condition=Q(user__isnull=True), name="recommender_profile_unique_visitor"
+                fields=["visitor_id"],
+                condition=Q(user__isnull=True),
+                name="recommender_profile_unique_visitor",
             ),
         ]
 
@@ -114,7 +126,7 @@ class Profile(models.Model):
 
 
 class TagRelation(models.Model):
-    """Tag–tag relatedness (co-occurrence on items blended with name-embedding similarity)."""
+    """Tag-tag relatedness (co-occurrence on items blended with name-embedding similarity)."""
 
     source = models.ForeignKey("recommender.Tag", on_delete=models.CASCADE, related_name="relations")
     target = models.ForeignKey("recommender.Tag", on_delete=models.CASCADE, related_name="+")
@@ -124,7 +136,9 @@ class TagRelation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["source", "target"], name="recommender_tagrelation_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "target"], name="recommender_tagrelation_unique")
+        ]
         indexes = [models.Index(fields=["source", "-score"], name="rec_tagrel_source_score")]
 
     def __str__(self) -> str:

@@ -53,7 +53,9 @@ def load_stored_artifact(version: ModelVersion, *, device: str = "cpu") -> Recom
         with storage.open(f"{version.artifact_name}/{filename}", "rb") as fh:
             files[filename] = fh.read()
     if version.checksum and hashlib.sha256(files["model.safetensors"]).hexdigest() != version.checksum:
-        raise ArtifactError(f"Artifact of {version.name} does not match the checksum recorded at training time")
+        raise ArtifactError(
+            f"Artifact of {version.name} does not match the checksum recorded at training time"
+        )
     return load_artifact_files(files, device=device)
 
 

@@ -1,0 +1,84 @@
+"""Concurrent, repeated event batches on real PostgreSQL: every event stored and counted exactly once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from recommender.models import Interaction, Item
+from recommender.signals import item_content_changed
+from tests import factories
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="needs PostgreSQL's row locks and concurrency"
+    ),
+]
+URL = "/api/recommender/events/"
+THREADS = 6
+
+
+@pytest.fixture(autouse=True)
+def _no_embedding(monkeypatch):
+    """Items made here commit at once; keep their content-changed signal from loading the embedder."""
+    monkeypatch.setattr(item_content_changed, "send", lambda sender, **kwargs: [])
+
+
+def post_concurrently(batches: list[list[dict]], visitor_id: str) -> list[dict]:
+    """POST each batch from its own thread (own DB connection), all released at the same moment."""
+    barrier = threading.Barrier(len(batches))
+    results: list[dict] = [{} for _ in batches]
+
+    def worker(index: int, events: list[dict]) -> None:
+        client = factories.visitor_client(visitor_id)
+        try:
+            barrier.wait(timeout=10)
+            response = client.post(URL, {"events": events}, format="json")
+            results[index] = {"status": response.status_code, **response.json()}
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i, batch)) for i, batch in enumerate(batches)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def test_the_same_batch_posted_concurrently_is_stored_and_counted_once():
+    item = factories.make_item("Hot story")
+    visitor_id = factories.new_visitor_id()
+    batch = [{"event_id": f"same-{n}", "item": item.pk, "event_type": "view"} for n in range(40)]
+
+    results = post_concurrently([batch] * THREADS, visitor_id)
+
+    assert all(r["status"] in (200, 201) for r in results), results
+    assert sum(r["created"] for r in results) == 40
+    assert sum(r["duplicates"] for r in results) == 40 * (THREADS - 1)
+    assert Interaction.objects.count() == 40
+    assert Item.objects.get(pk=item.pk).view_count == 40
+
+
+def test_overlapping_batches_in_opposite_item_order_neither_deadlock_nor_double_count():
+    a, b = factories.make_item("A"), factories.make_item("B")
+    visitor_id = factories.new_visitor_id()
+    shared = [
+        {"event_id": f"shared-{n}", "item": (a if n % 2 else b).pk, "event_type": "click"} for n in range(20)
+    ]
+    forward = shared + [{"event_id": f"own-f-{n}", "item": a.pk, "event_type": "click"} for n in range(5)]
+    backward = list(reversed(shared)) + [
+        {"event_id": f"own-b-{n}", "item": b.pk, "event_type": "click"} for n in range(5)
+    ]
+
+    results = post_concurrently([forward, backward, forward, backward], visitor_id)
+
+    assert all(r["status"] in (200, 201) for r in results), results
+    assert sum(r["created"] for r in results) == 30
+    assert Interaction.objects.count() == 30
+    assert Item.objects.get(pk=a.pk).click_count + Item.objects.get(pk=b.pk).click_count == 30
+    assert Item.objects.get(pk=a.pk).click_count == 10 + 5
