@@ -1,0 +1,236 @@
+"""Serializers of the serving API: query parameters in, recommendation lists and personal data out.
+
+Query serializers turn every malformed parameter into a 400 with a message before a
+service is called; output serializers describe the JSON shape for the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from recommender.conf import recommender_settings
+from recommender.models import Feedback, Interaction, Item, ModelVersion
+
+
+def item_url(item: Item, obj: Any = None) -> str:
+    """The link of an item: the mirrored URL, else the host object's ``get_absolute_url``."""
+    if item.url:
+        return item.url
+    obj = obj if obj is not None else item.content_object
+    get_url = getattr(obj, "get_absolute_url", None)
+    return get_url() if callable(get_url) else ""
+
+
+class LimitField(serializers.IntegerField):
+    """``limit`` bounded by ``MAX_LIMIT`` as configured when the request arrives (tunable at run time)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("help_text", "How many items, 1 to the MAX_LIMIT setting.")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        value = super().to_internal_value(data)
+        maximum = int(recommender_settings.MAX_LIMIT)
+        if value > maximum:
+            raise serializers.ValidationError(f"Ensure this value is less than or equal to {maximum}.")
+        return value
+
+
+class PlacementField(serializers.CharField):
+    """A placement name from the ``PLACEMENTS`` setting."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("help_text", "A placement from the PLACEMENTS setting (e.g. home, article).")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        placements = list(recommender_settings.PLACEMENTS)
+        if value not in placements:
+            raise serializers.ValidationError(f"Unknown placement {value!r}; expected one of {placements}.")
+        return value
+
+
+class RecommendationsQuerySerializer(serializers.Serializer):
+    """Parameters of ``GET recommendations/``."""
+
+    placement = PlacementField(default="default")
+    limit = LimitField()
+    context_item = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Id of the item being viewed (recommend around it).",
+    )
+    page_token = serializers.CharField(
+        required=False, max_length=512, help_text="next_page_token of the previous page."
+    )
+
+
+class LimitQuerySerializer(serializers.Serializer):
+    """The only parameter of ``GET items/{id}/similar/`` and ``GET me/interests/``."""
+
+    limit = LimitField()
+
+
+class TrendingQuerySerializer(serializers.Serializer):
+    """Parameters of ``GET trending/``."""
+
+    limit = LimitField()
+    window_hours = serializers.IntegerField(
+        required=False, min_value=1, max_value=24 * 365, help_text="Count engagement of the last N hours."
+    )
+
+
+class ItemRefSerializer(serializers.Serializer):
+    """A history item named in an explanation ("Because you read …")."""
+
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+
+
+class TagRefSerializer(serializers.Serializer):
+    """A followed tag named in an explanation ("Because you follow …")."""
+
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class RecommendedItemSerializer(serializers.Serializer):
+    """One entry of a list: a ``RecommendedItem`` from the recommend service."""
+
+    id = serializers.IntegerField(source="item.pk")
+    title = serializers.CharField(source="item.title")
+    url = serializers.SerializerMethodField()
+    score = serializers.FloatField()
+    reason = serializers.CharField(
+        help_text="personalized | similar_to_context | trending | fresh | editorial | fallback"
+    )
+    because = serializers.SerializerMethodField()
+    because_tag = serializers.SerializerMethodField()
+    position = serializers.IntegerField()
+
+    def get_url(self, rec: Any) -> str:
+        return item_url(rec.item, rec.object)
+
+    @extend_schema_field(ItemRefSerializer(allow_null=True))
+    def get_because(self, rec: Any) -> dict[str, Any] | None:
+        because = rec.because
+        return {"id": because.pk, "title": because.title} if because is not None else None
+
+    @extend_schema_field(TagRefSerializer(allow_null=True))
+    def get_because_tag(self, rec: Any) -> dict[str, Any] | None:
+        tag = rec.because_tag
+        return {"slug": tag.slug, "name": tag.name} if tag is not None else None
+
+
+class RecommendationsSerializer(serializers.Serializer):
+    """A served list (``Recommendations``): items plus the ids the tracker and the next page need."""
+
+    recomm_id = serializers.CharField()
+    placement = serializers.CharField()
+    model_version = serializers.CharField(allow_null=True)
+    next_page_token = serializers.CharField(allow_null=True)
+    items = RecommendedItemSerializer(many=True)
+
+
+class FeedbackSerializer(serializers.Serializer):
+    """Body of ``POST feedback/``."""
+
+    item = serializers.PrimaryKeyRelatedField(queryset=Item.objects.all())
+    kind = serializers.ChoiceField(choices=Feedback.Kind.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    recomm_id = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+    placement = serializers.CharField(required=False, allow_blank=True, max_length=64, default="")
+
+
+class FeedbackResultSerializer(serializers.ModelSerializer):
+    """Stored feedback, as confirmed to its author."""
+
+    class Meta:
+        model = Feedback
+        fields = ["id", "item", "kind", "reason", "recomm_id", "placement", "created_at"]
+
+
+class HistoryEntrySerializer(serializers.ModelSerializer):
+    """One of the requester's own events."""
+
+    item = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Interaction
+        fields = ["id", "item", "event_type", "value", "timestamp", "placement", "recomm_id"]
+
+    def get_item(self, interaction: Interaction) -> dict[str, Any]:
+        item = interaction.item
+        return {"id": item.pk, "title": item.title, "url": item.url}
+
+
+class HistoryQuerySerializer(serializers.Serializer):
+    """Parameters of ``GET me/history/``."""
+
+    page = serializers.IntegerField(required=False, default=1, min_value=1, max_value=10_000)
+    page_size = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    """One page of the requester's history."""
+
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField()
+    has_next = serializers.BooleanField()
+    results = HistoryEntrySerializer(many=True)
+
+
+class PersonalizationSerializer(serializers.Serializer):
+    """Opt in to (``true``) or out of (``false``) personalized recommendations."""
+
+    enabled = serializers.BooleanField()
+
+
+class InterestSerializer(serializers.Serializer):
+    """One tag of the requester's interest profile and its affinity."""
+
+    tag = TagRefSerializer()
+    score = serializers.FloatField()
+
+
+class DeletedCountsSerializer(serializers.Serializer):
+    """How many rows of each kind ``DELETE me/`` removed."""
+
+    deleted = serializers.DictField(child=serializers.IntegerField())
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    """A trained model version as listed to staff."""
+
+    val_ndcg = serializers.FloatField(read_only=True, allow_null=True)
+    # Plain text, not an enum: "kind" is already the feedback kinds' enum in the schema.
+    kind = serializers.CharField(read_only=True, help_text="train | refresh")
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "status",
+            "is_active",
+            "metrics",
+            "val_ndcg",
+            "device",
+            "gate_reason",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "activated_at",
+        ]
+        read_only_fields = fields

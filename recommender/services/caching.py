@@ -1,0 +1,60 @@
+"""Cache keys for served lists and the per-identity generation that invalidates them.
+
+A served list is cached under a key that already contains everything that should
+change it (the identity's last event id, the model version, the arguments), so a
+new event or a model swap needs no explicit invalidation. What does not show up
+in those (feedback, opt-out, deletion) bumps the identity's *generation*, which
+is part of the key too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.core.cache import BaseCache, caches
+
+from recommender.conf import recommender_settings
+
+PREFIX = "recommender"
+GENERATION_TIMEOUT = 60 * 60 * 24 * 30
+
+
+def cache() -> BaseCache:
+    """The cache named by ``CACHE_ALIAS``."""
+    return caches[recommender_settings.CACHE_ALIAS]
+
+
+def identity_key(identity: Any) -> str:
+    """A short stable string for an identity: ``u<user id>`` or ``v<visitor id>``."""
+    if identity is None:
+        return "anon"
+    if identity.user_id is not None:
+        return f"u{identity.user_id}"
+    return f"v{identity.visitor_id}"
+
+
+def _generation_key(identity: Any) -> str:
+    return f"{PREFIX}:gen:{identity_key(identity)}"
+
+
+def generation(identity: Any) -> int:
+    """The identity's current generation (0 until something bumped it)."""
+    return int(cache().get(_generation_key(identity), 0))
+
+
+def bump_generation(identity: Any) -> None:
+    """Invalidate every cached list of this identity (feedback, opt-out, deletion)."""
+    key = _generation_key(identity)
+    store = cache()
+    if not store.add(key, 1, GENERATION_TIMEOUT):
+        try:
+            store.incr(key)
+        except ValueError:  # expired between add and incr
+            store.set(key, 1, GENERATION_TIMEOUT)
+
+
+def list_key(kind: str, *parts: Any) -> str:
+    """A cache key for one served list; the parts are hashed so any value is safe in any backend."""
+    digest = hashlib.sha1(repr(parts).encode()).hexdigest()
+    return f"{PREFIX}:{kind}:{digest}"

@@ -1,0 +1,113 @@
+"""Ordering a pool of candidates: business blend, then a diverse, capped list.
+
+``blend`` mixes the source score with freshness (exponential half-life) and
+popularity (``trending_score``) by the tunable weights, plus editorial boosts and
+buries. ``diversify`` is maximal marginal relevance over content embeddings
+(tag relatedness from the tag graph where an item has no embedding) with at most
+``MAX_PER_TAG`` items per tag.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import numpy as np
+
+from recommender.services.candidates import Candidate, ItemRow
+from recommender.services.rules import EditorialPlan
+from recommender.services.tuning import Tuning
+
+
+def freshness(published_at: datetime | None, now: datetime, half_life_hours: float) -> float:
+    """1 for an item published now, 0.5 after one half-life; 0 for an undated item."""
+    if published_at is None or half_life_hours <= 0:
+        return 0.0
+    age_hours = max((now - published_at).total_seconds() / 3600.0, 0.0)
+    return float(0.5 ** (age_hours / half_life_hours))
+
+
+def blend(
+    candidates: Sequence[Candidate],
+    rows: Mapping[int, ItemRow],
+    tuning: Tuning,
+    plan: EditorialPlan,
+    now: datetime,
+) -> list[Candidate]:
+    """Set ``final`` on every servable candidate and return them best first."""
+    servable = [c for c in candidates if c.item_id in rows]
+    top_trending = max((rows[c.item_id].trending_score for c in servable), default=0.0)
+    for c in servable:
+        row = rows[c.item_id]
+        popularity = row.trending_score / top_trending if top_trending > 0 else 0.0
+        c.final = (
+            tuning.model_weight * c.score
+            + tuning.freshness_weight * freshness(row.published_at, now, tuning.freshness_half_life_hours)
+            + tuning.popularity_weight * popularity
+            + plan.adjustment(row)
+        )
+    return sorted(servable, key=lambda c: (-c.final, c.item_id))
+
+
+class Similarity:
+    """Item-item similarity for MMR: cosine of content vectors, else tag relatedness."""
+
+    def __init__(self, rows: Mapping[int, ItemRow], tag_relatedness: Mapping[tuple[int, int], float]) -> None:
+        self.rows = rows
+        self.tag_relatedness = tag_relatedness
+
+    def __call__(self, a: int, b: int) -> float:
+        ra, rb = self.rows[a], self.rows[b]
+        if ra.vector is not None and rb.vector is not None and ra.vector.shape == rb.vector.shape:
+            return float(np.dot(ra.vector, rb.vector))
+        best = 0.0
+        for ta in ra.tag_ids:
+            for tb in rb.tag_ids:
+                best = max(best, 1.0 if ta == tb else self.tag_relatedness.get((ta, tb), 0.0))
+        return best
+
+
+def diversify(
+    tiers: Sequence[Sequence[Candidate]],
+    rows: Mapping[int, ItemRow],
+    *,
+    limit: int,
+    diversity_lambda: float,
+    max_per_tag: int,
+    tag_relatedness: Mapping[tuple[int, int], float] | None = None,
+) -> list[Candidate]:
+    """Pick ``limit`` items tier by tier (a later tier only fills), by MMR, within the per-tag cap.
+
+    MMR picks the candidate maximising ``λ·final - (1-λ)·max similarity to the picked``;
+    λ = 1 is the blended order unchanged. A candidate whose tag already has
+    ``max_per_tag`` items (0 = no cap) is skipped.
+    """
+    similarity = Similarity(rows, tag_relatedness or {})
+    picked: list[Candidate] = []
+    seen: set[int] = set()
+    per_tag: Counter[int] = Counter()
+    for tier in tiers:
+        pool = []
+        for c in tier:
+            if c.item_id in rows and c.item_id not in seen:
+                seen.add(c.item_id)
+                pool.append(c)
+        # max similarity of each pool item to everything picked so far, kept up to date
+        closest = [max((similarity(c.item_id, p.item_id) for p in picked), default=0.0) for c in pool]
+        while pool and len(picked) < limit:
+            best = max(
+                range(len(pool)),
+                key=lambda i: diversity_lambda * pool[i].final - (1 - diversity_lambda) * closest[i],
+            )
+            chosen = pool.pop(best)
+            closest.pop(best)
+            tags = rows[chosen.item_id].tag_ids
+            if max_per_tag > 0 and any(per_tag[t] >= max_per_tag for t in tags):
+                continue
+            picked.append(chosen)
+            per_tag.update(tags)
+            closest = [
+                max(s, similarity(c.item_id, chosen.item_id)) for s, c in zip(closest, pool, strict=True)
+            ]
+    return picked
