@@ -1,0 +1,78 @@
+"""``manage.py recommender_train``: a full training run in this process (the ``train_model`` task).
+
+``--enqueue`` sends it to a worker instead. The new version is activated only when it
+passes the evaluation gate, unless ``--activate`` (alias ``--no-gate``) or ``--no-activate``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from recommender.management.commands._progress import epoch_bar
+from recommender.models import ModelVersion
+from recommender.services import training
+
+
+class Command(BaseCommand):
+    help = "Train a new recommender model version from the stored interactions."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--epochs", type=int, help="Maximum epochs (default: TRAIN_CONFIG or the trainer's)"
+        )
+        parser.add_argument(
+            "--max-minutes", type=float, help="Wall-clock budget; the best model so far is kept"
+        )
+        parser.add_argument("--device", help="cpu, cuda or auto (default: TRAIN_DEVICE)")
+        gate = parser.add_mutually_exclusive_group()
+        gate.add_argument(
+            "--activate", "--no-gate", dest="activate", action="store_const", const=True,
+            help="Activate the new version even if the evaluation gate would refuse it",
+        )  # fmt: skip
+        gate.add_argument("--no-activate", dest="activate", action="store_const", const=False,
+                          help="Never activate it (activate later in the admin)")  # fmt: skip
+        parser.add_argument(
+            "--enqueue", action="store_true", help="Send the task to a Celery worker and return"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        config = {
+            key: options[key] for key in ("epochs", "max_minutes", "device") if options.get(key) is not None
+        }
+        if options["enqueue"]:
+            from recommender import tasks
+
+            result = tasks.train_model.delay(config or None)
+            self.stdout.write(f"Training task {result.id} sent to the '{tasks.train_model.queue}' queue.")
+            return
+        with epoch_bar(enabled=options["verbosity"] > 0) as bar:
+            try:
+                version = training.train_model(
+                    config=config, progress=bar or True, activate=options["activate"]
+                )
+            except (training.TrainingBusy, training.NotEnoughData) as exc:
+                raise CommandError(str(exc)) from exc
+        report(self, version)
+
+
+def report(command: BaseCommand, version: ModelVersion | None) -> None:
+    """Print a finished version's metrics and whether it serves now (shared with recommender_refresh)."""
+    if version is None:
+        command.stdout.write("Nothing new to train on.")
+        return
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(version.metrics.items()))
+    summary = version.data_summary
+    command.stdout.write(
+        f"{version.name}: {version.status} on {version.device} in {summary.get('seconds', 0):.1f}s, "
+        f"{summary.get('epochs_run', 0)} epochs, {summary.get('users', 0)} users, "
+        f"{summary.get('items', 0)} items"
+    )
+    command.stdout.write(f"  {metrics}")
+    if version.is_active:
+        command.stdout.write(command.style.SUCCESS(f"  activated ({version.gate_reason})"))
+    else:
+        command.stdout.write(
+            command.style.WARNING(f"  not activated: {version.gate_reason or 'not requested'}")
+        )

@@ -1,0 +1,62 @@
+"""The default periodic tasks, as a Celery ``beat_schedule``.
+
+In the host's settings::
+
+    from recommender.schedule import beat_schedule
+    CELERY_BEAT_SCHEDULE = beat_schedule(RECOMMENDER.get("SCHEDULE"))
+
+then run ``celery -A project beat``. Defaults (``SCHEDULE`` in ``recommender.conf``):
+refresh hourly, full retrain daily, trending every 10 minutes, cleanup daily, tag
+suggestions hourly. Each value is seconds, a ``timedelta`` or any Celery schedule
+(``crontab(hour=3, minute=0)`` for a nightly retrain); ``None`` disables the entry.
+The argument is needed inside settings.py, where Django settings cannot be read
+yet; called later without it (e.g. in ``celery.py``), it reads ``RECOMMENDER``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from recommender.conf import DEFAULTS
+
+# schedule key -> (task name, queue key)
+TASKS = {
+    "refresh": ("recommender.refresh_model", "train"),
+    "train": ("recommender.train_model", "train"),
+    "trending": ("recommender.compute_trending", "default"),
+    "cleanup": ("recommender.cleanup", "default"),
+    "suggest_tags": ("recommender.suggest_tags", "embed"),
+}
+
+
+def _configured(key: str) -> Any:
+    from django.conf import settings
+
+    if settings.configured:
+        from recommender.conf import recommender_settings
+
+        return getattr(recommender_settings, key)
+    return DEFAULTS[key]
+
+
+def beat_schedule(
+    schedule: Mapping[str, Any] | None = None, queues: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Beat entries named ``recommender-<key>``; ``schedule`` overrides the defaults key by key."""
+    merged = {**DEFAULTS["SCHEDULE"], **(schedule if schedule is not None else _configured("SCHEDULE"))}
+    queue_names = {**DEFAULTS["QUEUES"], **(queues if queues is not None else _configured("QUEUES"))}
+    unknown = sorted(set(merged) - set(TASKS))
+    if unknown:
+        raise ValueError(
+            f"Unknown RECOMMENDER['SCHEDULE'] entries: {', '.join(unknown)} (known: {', '.join(TASKS)})"
+        )
+    return {
+        f"recommender-{key}": {
+            "task": TASKS[key][0],
+            "schedule": every,
+            "options": {"queue": queue_names[TASKS[key][1]]},
+        }
+        for key, every in merged.items()
+        if every is not None
+    }

@@ -1,0 +1,97 @@
+"""Celery tasks: thin wrappers over ``recommender.services``; the logic lives there, once.
+
+Every task acknowledges late (a worker that dies mid-task does not lose it),
+retries transient failures (database or broker connection) with exponential
+back-off and jitter, and has soft and hard time limits from settings. Queues come
+from ``QUEUES``: ``embed`` and ``train`` can be served by dedicated (GPU) workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+
+from recommender.conf import recommender_settings
+from recommender.services import embedding, maintenance, training
+
+logger = logging.getLogger(__name__)
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    errors: tuple[type[BaseException], ...] = (OperationalError, InterfaceError, BrokerError)
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:  # redis is optional (RabbitMQ brokers, other caches)
+        return errors
+    return (*errors, RedisConnectionError, RedisTimeoutError)
+
+
+TRANSIENT_ERRORS = _transient_errors()
+
+
+def _options(queue: str, hard_limit_setting: str) -> dict[str, Any]:
+    hard = int(getattr(recommender_settings, hard_limit_setting))
+    return {
+        "queue": recommender_settings.QUEUES[queue],
+        "acks_late": True,
+        "autoretry_for": TRANSIENT_ERRORS,
+        "retry_backoff": 5,
+        "retry_backoff_max": 600,
+        "retry_jitter": True,
+        "max_retries": 5,
+        "time_limit": hard,
+        "soft_time_limit": max(1, hard - 60),
+    }
+
+
+@shared_task(name="recommender.embed_items", **_options("embed", "EMBED_TIME_LIMIT"))
+def embed_items(ids: list[int] | None = None, debounced: bool = False) -> int:
+    """Embed new and changed items (``ids`` None: all of them); return how many."""
+    if debounced:
+        embedding.end_debounce_window()
+    return embedding.embed_items(ids)
+
+
+@shared_task(name="recommender.suggest_tags", **_options("embed", "TASK_TIME_LIMIT"))
+def suggest_tags(ids: list[int] | None = None) -> int:
+    """Add pending automatic tag suggestions for items that have none yet."""
+    return embedding.suggest_tags(ids)
+
+
+@shared_task(bind=True, name="recommender.train_model", **_options("train", "TRAIN_TIME_LIMIT"))
+def train_model(self: Any, config: dict[str, Any] | None = None, version_id: int | None = None) -> int | None:
+    """Full training from all interactions; returns the new version's pk (None when skipped)."""
+    try:
+        version = training.train_model(config=config, version=version_id, task_id=self.request.id or "")
+    except (training.TrainingBusy, training.NotEnoughData) as exc:
+        logger.info("training skipped: %s", exc)
+        return None
+    return version.pk
+
+
+@shared_task(bind=True, name="recommender.refresh_model", **_options("train", "TRAIN_TIME_LIMIT"))
+def refresh_model(self: Any, config: dict[str, Any] | None = None) -> int | None:
+    """Continue the active model on recent interactions; returns the new version's pk or None."""
+    try:
+        version = training.refresh_model(config=config, task_id=self.request.id or "")
+    except (training.TrainingBusy, training.NotEnoughData) as exc:
+        logger.info("refresh skipped: %s", exc)
+        return None
+    return version.pk if version else None
+
+
+@shared_task(name="recommender.compute_trending", **_options("default", "TASK_TIME_LIMIT"))
+def compute_trending() -> int:
+    """Recompute ``Item.trending_score``."""
+    return maintenance.compute_trending()
+
+
+@shared_task(name="recommender.cleanup", **_options("default", "TASK_TIME_LIMIT"))
+def cleanup() -> dict[str, int]:
+    """Retention: old logs, surplus artifacts, dead training runs."""
+    return maintenance.cleanup()

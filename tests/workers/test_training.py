@@ -1,0 +1,242 @@
+"""Training runs end to end in eager mode: data, progress, artifact, refresh, failures, lock, upkeep."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.core.management import call_command
+from django.db import connection, connections
+from django.utils import timezone
+
+from recommender import tasks
+from recommender.models import Interaction, Item, ModelVersion, Profile, RecommendationLog
+from recommender.services import model_store, training
+from recommender.services.artifacts import ARTIFACT_FILES, load_stored_artifact
+from recommender.services.locks import TrainingBusy, training_lock
+from tests.workers.factories import make_items, seed_sessions
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalogue() -> list[Item]:
+    items = make_items(12)
+    seed_sessions(items, users=30, length=8)
+    return items
+
+
+def _artifact_complete(version: ModelVersion) -> bool:
+    storage = storages["default"]
+    return all(storage.exists(f"{version.artifact_name}/{name}") for name in ARTIFACT_FILES)
+
+
+def test_train_model_produces_an_active_version_with_metrics(catalogue):
+    version = training.train_model()
+    assert version.status == ModelVersion.Status.SUCCEEDED
+    assert version.is_active and version.activated_at is not None
+    assert 0.0 <= version.metrics["val_ndcg@10"] <= 1.0
+    assert "val_pop_ndcg@10" in version.metrics
+    assert [h["epoch"] for h in version.history] == [1, 2, 3]
+    assert version.progress["epoch"] == 3
+    assert version.data_summary["users"] == 30
+    assert version.data_summary["last_interaction_id"] == Interaction.objects.order_by("pk").last().pk
+    assert version.device == "cpu"
+    assert _artifact_complete(version)
+    rec = load_stored_artifact(version)
+    assert set(rec.item_ids) <= {str(i.pk) for i in catalogue}
+    loaded = model_store.get_active()
+    assert loaded is not None and loaded.version.pk == version.pk
+
+
+def test_progress_is_written_while_training(catalogue):
+    seen = []
+
+    def peek(progress):
+        seen.append(ModelVersion.objects.get(status=ModelVersion.Status.RUNNING).progress.get("epoch"))
+
+    training.train_model(progress=peek)
+    assert seen[0] == 1  # the first epoch is always written; later ones throttled
+    assert seen == sorted(seen)
+
+
+def test_training_data_respects_weights_and_opt_outs(catalogue):
+    item = catalogue[0]
+    Interaction.objects.create(event_id="imp", visitor_id="v0-0", item=item, event_type="impression")
+    Profile.objects.create(visitor_id="v0-1", personalization_enabled=False)
+    events = training.build_training_events()
+    assert {e.event_type for e in events} == {"view"}
+    users = {e.user for e in events}
+    assert "vv0-0" in users and "vv0-1" not in users
+    assert len(users) == 29
+
+
+def test_the_task_runs_the_same_code_in_eager_mode(catalogue):
+    pk = tasks.train_model.delay({"epochs": 2}).get()
+    version = ModelVersion.objects.get(pk=pk)
+    assert version.is_active and version.config["epochs"] == 2
+
+
+def test_not_enough_data_trains_nothing(catalogue, settings):
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "MIN_INTERACTIONS_TO_TRAIN": 10_000}
+    with pytest.raises(training.NotEnoughData):
+        training.train_model()
+    assert tasks.train_model.delay().get() is None
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_failed_run_is_marked_failed_and_the_active_model_keeps_serving(catalogue):
+    good = training.train_model()
+    with (
+        mock.patch("recommender.services.artifacts.store_artifact", side_effect=OSError("disk full")),
+        pytest.raises(OSError),
+    ):
+        training.train_model()
+    failed = ModelVersion.objects.exclude(pk=good.pk).get()
+    assert failed.status == ModelVersion.Status.FAILED
+    assert "disk full" in failed.error
+    assert failed.artifact_name == "" and not failed.is_active
+    assert ModelVersion.objects.active().pk == good.pk
+    assert model_store.get_active().version.pk == good.pk
+
+
+def test_refresh_continues_the_active_model_on_new_interactions(catalogue):
+    assert training.refresh_model() is not None  # no active model yet: a full training
+    parent = ModelVersion.objects.active()
+    assert training.refresh_model() is None  # nothing new since
+    new_items = make_items(3)
+    seed_sessions(catalogue + new_items, users=6, length=6, seed=1, prefix="w")
+    refreshed = training.refresh_model()
+    assert refreshed.kind == ModelVersion.Kind.REFRESH and refreshed.parent_id == parent.pk
+    assert refreshed.status == ModelVersion.Status.SUCCEEDED
+    assert refreshed.data_summary["users"] == 6
+    assert len(refreshed.history) <= 2
+    assert set(load_stored_artifact(parent).item_ids) <= set(load_stored_artifact(refreshed).item_ids)
+
+
+def _hold_lock_elsewhere(release: threading.Event, held: threading.Event) -> None:
+    try:
+        with training_lock():
+            held.set()
+            release.wait(10)
+    finally:
+        connections.close_all()
+
+
+def test_the_lock_allows_one_training_run_at_a_time(catalogue):
+    queued = ModelVersion.objects.create(name="queued-by-admin")
+    if connection.vendor == "postgresql":  # the advisory lock, held by another connection
+        release, held = threading.Event(), threading.Event()
+        holder = threading.Thread(target=_hold_lock_elsewhere, args=(release, held))
+        holder.start()
+        assert held.wait(10)
+    else:  # a live run: "running" and younger than the hard time limit
+        ModelVersion.objects.create(
+            name="live", status=ModelVersion.Status.RUNNING, started_at=timezone.now()
+        )
+    try:
+        with pytest.raises(TrainingBusy):
+            training.train_model(version=queued)
+        assert tasks.train_model.delay(version_id=queued.pk).get() is None
+    finally:
+        if connection.vendor == "postgresql":
+            release.set()
+            holder.join()
+    queued.refresh_from_db()
+    assert queued.status == ModelVersion.Status.FAILED
+    assert "another training run" in queued.error or "still running" in queued.error
+    assert not ModelVersion.objects.filter(status=ModelVersion.Status.SUCCEEDED).exists()
+
+
+def test_a_run_whose_worker_died_is_marked_failed_by_the_next_run(catalogue):
+    # Killed long ago (SQLite: older than the time limit; PostgreSQL: nobody holds the lock).
+    dead = ModelVersion.objects.create(
+        name="dead", status=ModelVersion.Status.RUNNING, started_at=timezone.now() - timedelta(days=1)
+    )
+    storages["default"].save(f"recommender/models/{dead.name}/model.safetensors", ContentFile(b"partial"))
+    training.train_model()
+    dead.refresh_from_db()
+    assert dead.status == ModelVersion.Status.FAILED and "stopped without finishing" in dead.error
+    assert not storages["default"].exists(f"recommender/models/{dead.name}/model.safetensors")
+
+
+def test_compute_trending_decays_older_events(catalogue):
+    Interaction.objects.all().delete()
+    fresh, old, quiet = catalogue[:3]
+    now = timezone.now()
+    for n in range(3):
+        Interaction.objects.create(
+            event_id=f"f{n}", visitor_id="a", item=fresh, event_type="view", timestamp=now
+        )
+        Interaction.objects.create(
+            event_id=f"o{n}", visitor_id="b", item=old, event_type="view", timestamp=now - timedelta(hours=24)
+        )
+    Item.objects.filter(pk=quiet.pk).update(trending_score=5.0)
+    assert tasks.compute_trending.delay().get() == 2
+    scores = dict(Item.objects.values_list("pk", "trending_score"))
+    assert scores[fresh.pk] == pytest.approx(3.0, rel=1e-3)
+    assert scores[old.pk] == pytest.approx(0.75, rel=1e-3)  # two half-lives of 12 hours
+    assert scores[quiet.pk] == 0.0
+
+
+def test_cleanup_removes_old_logs_and_surplus_artifacts(catalogue, settings):
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "KEEP_INACTIVE_VERSIONS": 1}
+    versions = [
+        training.train_model(config={"epochs": 1}, activate=flag) for flag in (True, True, False, True)
+    ]
+    RecommendationLog.objects.create(
+        recomm_id="old", placement="home", created_at=timezone.now() - timedelta(days=400)
+    )
+    RecommendationLog.objects.create(recomm_id="new", placement="home")
+    summary = tasks.cleanup.delay().get()
+    assert summary["logs"] == 1 and summary["artifacts"] == 1
+    assert list(RecommendationLog.objects.values_list("recomm_id", flat=True)) == ["new"]
+    for version in versions:
+        version.refresh_from_db()
+    assert versions[-1].is_active and _artifact_complete(versions[-1])
+    assert _artifact_complete(versions[2])  # the newest inactive version
+    assert _artifact_complete(versions[1])  # the previously active one, kept for rollback
+    assert versions[0].artifact_name == ""
+    for version in ModelVersion.objects.exclude(artifact_name=""):
+        assert _artifact_complete(version)
+
+
+def test_management_commands_mirror_the_tasks(catalogue, capsys):
+    call_command("recommender_train", "--epochs", "2")
+    out = capsys.readouterr().out
+    assert "val_ndcg@10" in out and "activated" in out
+    call_command("recommender_evaluate")
+    out = capsys.readouterr().out
+    assert "popularity" in out and "ndcg@10" in out
+    call_command("recommender_embed")  # on_commit never fires inside a test transaction: nothing embedded yet
+    assert "12 item(s) embedded" in capsys.readouterr().out
+    call_command("recommender_embed")
+    assert "0 item(s) embedded" in capsys.readouterr().out
+
+
+def test_beat_schedule_defaults_and_overrides():
+    from celery.schedules import crontab
+
+    from recommender.schedule import beat_schedule
+
+    default = beat_schedule()
+    assert default["recommender-refresh"] == {
+        "task": "recommender.refresh_model",
+        "schedule": 3600,
+        "options": {"queue": "train"},
+    }
+    assert default["recommender-trending"]["schedule"] == 600
+    assert set(default) == {
+        f"recommender-{k}" for k in ("refresh", "train", "trending", "cleanup", "suggest_tags")
+    }
+    nightly = crontab(hour=3, minute=0)
+    custom = beat_schedule({"train": nightly, "suggest_tags": None}, {"train": "gpu"})
+    assert custom["recommender-train"]["schedule"] is nightly
+    assert custom["recommender-train"]["options"] == {"queue": "gpu"}
+    assert "recommender-suggest_tags" not in custom
+    with pytest.raises(ValueError, match="Unknown"):
+        beat_schedule({"retrain": 60})
