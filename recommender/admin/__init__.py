@@ -1,0 +1,13 @@
+"""The recommender's Django admin: importing this package registers every page with ``admin.site``.
+
+- items: items (embedding status, re-embed), tags, automatic tag suggestions
+- feedback: the review queue and its block/bury actions
+- rules: editorial pin/boost/bury/block rules
+- models_registry: versions, curves, train/refresh/activate/roll back, live progress
+- tuning: run-time tuning with history and a live side-by-side preview
+- dashboard: served lists and the SVG dashboard
+"""
+
+from recommender.admin import dashboard, feedback, items, models_registry, rules, tuning
+
+__all__ = ["dashboard", "feedback", "items", "models_registry", "rules", "tuning"]

@@ -1,0 +1,221 @@
+"""The model registry: versions with metrics and curves; train, refresh, activate and roll back buttons.
+
+Every button is a POST to a view of this admin (CSRF-protected by ``admin_view``)
+that needs ``recommender.change_modelversion``; the running job's progress is
+a small JSON view the page polls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+
+from recommender.admin.charts import Series, line_chart
+from recommender.models import ModelVersion
+from recommender.services import admin_actions, model_registry
+
+IN_FLIGHT = (ModelVersion.Status.QUEUED, ModelVersion.Status.RUNNING)
+
+
+def training_curves(history: list[dict[str, Any]]) -> dict[str, str]:
+    """SVG charts of a run's per-epoch history: the loss, and the validation ranking metrics."""
+    epochs = [str(row.get("epoch", n + 1)) for n, row in enumerate(history)]
+    # Ranking metrics share a 0-1 scale; coverage and timings would flatten them.
+    metric_keys = sorted({k for row in history for k in row if k.startswith("val_") and "coverage" not in k})
+    loss_keys = sorted({k for row in history for k in row if "loss" in k})
+
+    def series(keys: list[str]) -> list[Series]:
+        return [Series(k, [_number(row.get(k)) for row in history]) for k in keys]
+
+    return {
+        "loss_chart": line_chart("Training loss per epoch", epochs, series(loss_keys)),
+        "metric_chart": line_chart("Validation metrics per epoch", epochs, series(metric_keys)),
+    }
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def progress_payload() -> dict[str, Any]:
+    """Queued and running versions with their latest progress, for the polling JS."""
+    jobs = ModelVersion.objects.filter(status__in=IN_FLIGHT).order_by("created_at")
+    active = ModelVersion.objects.active()
+    return {
+        "jobs": [
+            {
+                "id": v.pk,
+                "name": v.name,
+                "kind": v.kind,
+                "status": v.status,
+                "progress": v.progress,
+                "started_at": v.started_at.isoformat() if v.started_at else None,
+            }
+            for v in jobs.only("pk", "name", "kind", "status", "progress", "started_at")
+        ],
+        "active": active.name if active else None,
+    }
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    """Versions newest first; the active one is marked, failed runs show their error."""
+
+    change_list_template = "admin/recommender/modelversion/change_list.html"
+    change_form_template = "admin/recommender/modelversion/change_form.html"
+    list_display = (
+        "name",
+        "kind",
+        "status",
+        "active_mark",
+        "val_ndcg_display",
+        "epochs",
+        "device",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "kind", "is_active")
+    search_fields = ("name",)
+    exclude = ("history", "progress", "config", "metrics", "data_summary")
+    readonly_fields = (
+        "name",
+        "kind",
+        "status",
+        "parent",
+        "is_active",
+        "error",
+        "gate_reason",
+        "artifact_name",
+        "checksum",
+        "device",
+        "task_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "activated_at",
+    )
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).defer("history", "config", "data_summary")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # versions come from training runs
+
+    def has_delete_permission(self, request: HttpRequest, obj: ModelVersion | None = None) -> bool:
+        if obj is not None and obj.is_active:
+            return False  # the served version goes away only by activating or rolling back to another
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(description="active", boolean=True, ordering="is_active")
+    def active_mark(self, obj: ModelVersion) -> bool:
+        return obj.is_active
+
+    @admin.display(description="val NDCG@10")
+    def val_ndcg_display(self, obj: ModelVersion) -> str:
+        return f"{obj.val_ndcg:.4f}" if obj.val_ndcg is not None else "-"
+
+    @admin.display(description="epochs")
+    def epochs(self, obj: ModelVersion) -> str:
+        """Epochs run of the planned maximum (the last progress entry; early stopping ends runs short)."""
+        progress = obj.progress or {}
+        return f"{progress['epoch']}/{progress.get('epochs', '?')}" if progress.get("epoch") else ""
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("train/", wrap(self.train_view), name="recommender_modelversion_train"),
+            path("refresh/", wrap(self.refresh_view), name="recommender_modelversion_refresh"),
+            path("rollback/", wrap(self.rollback_view), name="recommender_modelversion_rollback"),
+            path("progress/", wrap(self.progress_view), name="recommender_modelversion_progress"),
+            path("<int:pk>/activate/", wrap(self.activate_view), name="recommender_modelversion_activate"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        context = {
+            "can_run": self.has_change_permission(request),
+            "progress_url": reverse("admin:recommender_modelversion_progress"),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=context)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        version = self.get_object(request, object_id)
+        context = {
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete_link": False,
+            **(extra_context or {}),
+        }
+        if version is not None:
+            context.update(training_curves(version.history or []))
+            context.update(
+                version=version,
+                can_run=self.has_change_permission(request, version),
+                metrics=sorted((version.metrics or {}).items()),
+                data_summary=sorted((version.data_summary or {}).items()),
+                config=sorted((version.config or {}).items()),
+                progress_url=reverse("admin:recommender_modelversion_progress"),
+            )
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _check_post(self, request: HttpRequest) -> HttpResponse | None:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        return None
+
+    def _back(self, request: HttpRequest, url: str | None = None) -> HttpResponseRedirect:
+        return HttpResponseRedirect(url or reverse("admin:recommender_modelversion_changelist"))
+
+    def train_view(self, request: HttpRequest) -> HttpResponse:
+        return self._start(request, ModelVersion.Kind.TRAIN)
+
+    def refresh_view(self, request: HttpRequest) -> HttpResponse:
+        return self._start(request, ModelVersion.Kind.REFRESH)
+
+    def _start(self, request: HttpRequest, kind: str) -> HttpResponse:
+        if (denied := self._check_post(request)) is not None:
+            return denied
+        try:
+            message = admin_actions.start_training(kind)
+        except Exception as exc:  # eager mode runs the job here: show its failure instead of a 500
+            self.message_user(request, f"The {kind} job failed: {exc}", messages.ERROR)
+        else:
+            self.message_user(request, message, messages.SUCCESS)
+        return self._back(request)
+
+    def activate_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        if (denied := self._check_post(request)) is not None:
+            return denied
+        version = get_object_or_404(ModelVersion, pk=pk)
+        try:
+            model_registry.activate(version, by=request.user)
+        except model_registry.ModelRegistryError as exc:
+            self.message_user(request, f"Could not activate {version.name}: {exc}", messages.ERROR)
+        else:
+            self.message_user(request, f"{version.name} is now the active model.", messages.SUCCESS)
+        return self._back(request, reverse("admin:recommender_modelversion_change", args=[version.pk]))
+
+    def rollback_view(self, request: HttpRequest) -> HttpResponse:
+        if (denied := self._check_post(request)) is not None:
+            return denied
+        try:
+            version = model_registry.rollback(by=request.user)
+        except model_registry.ModelRegistryError as exc:
+            self.message_user(request, f"Could not roll back: {exc}", messages.ERROR)
+        else:
+            self.message_user(request, f"Rolled back: {version.name} is active again.", messages.SUCCESS)
+        return self._back(request)
+
+    def progress_view(self, request: HttpRequest) -> JsonResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return JsonResponse(progress_payload())

@@ -1,0 +1,248 @@
+"""The tuning page: one record of run-time values, its change history, and a live side-by-side preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from recommender.conf import recommender_settings
+from recommender.models import TuningChange, TuningSettings
+from recommender.services import tuning_admin
+from recommender.services.tuning_admin import TUNABLES, Tunable
+
+HISTORY_SHOWN = 20
+
+
+def _field_for(tunable: Tunable) -> forms.Field:
+    options = {"label": tunable.label, "help_text": tunable.help}
+    if tunable.kind in ("int", "schedule"):
+        return forms.IntegerField(min_value=tunable.minimum, max_value=tunable.maximum, **options)
+    return forms.FloatField(min_value=tunable.minimum, max_value=tunable.maximum, **options)
+
+
+class TuningForm(forms.Form):
+    """One field per tunable; mappings (event weights, schedule) get one field per entry.
+
+    Field names are the ``RECOMMENDER`` keys, ``KEY__entry`` for mapping entries, so
+    the JSON preview and the saved record speak the same names.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        defaults = tuning_admin.setting_defaults()
+        self.groups: dict[str, list[str]] = {}
+        for tunable in TUNABLES:
+            names = []
+            if tunable.kind == "bool":
+                self.fields[tunable.key] = forms.BooleanField(
+                    required=False, label=tunable.label, help_text=tunable.help
+                )
+                names.append(tunable.key)
+            elif tunable.kind == "order":
+                self.fields[tunable.key] = forms.CharField(label=tunable.label, help_text=tunable.help)
+                names.append(tunable.key)
+            elif tunable.kind in ("weights", "schedule"):
+                for entry, value in defaults[tunable.key].items():
+                    if isinstance(value, bool) or not isinstance(value, int | float):
+                        continue  # a crontab or a disabled (None) job stays as settings define it
+                    name = f"{tunable.key}__{entry}"
+                    field = _field_for(tunable)
+                    field.label = f"{tunable.label}: {entry}"
+                    field.help_text = f"Setting: {value}"
+                    self.fields[name] = field
+                    names.append(name)
+            else:
+                field = _field_for(tunable)
+                field.help_text = f"{tunable.help} Setting: {defaults[tunable.key]}".strip()
+                self.fields[tunable.key] = field
+                names.append(tunable.key)
+            self.groups.setdefault(tunable.group, []).extend(names)
+
+    @classmethod
+    def initial_from(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Form initial data from effective values (mappings spread over their entry fields)."""
+        initial: dict[str, Any] = {}
+        for key, value in values.items():
+            if isinstance(value, dict):
+                initial.update({f"{key}__{entry}": v for entry, v in value.items()})
+            elif isinstance(value, list | tuple):
+                initial[key] = ", ".join(value)
+            else:
+                initial[key] = value
+        return initial
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        values: dict[str, Any] = {}
+        for tunable in TUNABLES:
+            if tunable.kind in ("weights", "schedule"):
+                prefix = f"{tunable.key}__"
+                values[tunable.key] = {k[len(prefix) :]: v for k, v in data.items() if k.startswith(prefix)}
+            elif tunable.kind == "order":
+                values[tunable.key] = [n.strip() for n in data[tunable.key].split(",") if n.strip()]
+            else:
+                values[tunable.key] = data[tunable.key]
+        try:
+            self.values = tuning_admin.validate_tuning(values)
+        except ValidationError as exc:
+            for key, errors in exc.message_dict.items():
+                self.add_error(key if key in self.fields else None, errors)
+        return data
+
+    def fieldsets(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [(group, [self[name] for name in names]) for group, names in self.groups.items()]
+
+
+class PreviewSubjectForm(forms.Form):
+    """Whose list to preview: a user (id or username) or a pasted sequence of item ids."""
+
+    user = forms.CharField(required=False, label="User (id or username)")
+    items = forms.CharField(required=False, label="…or item ids, oldest first")
+    placement = forms.ChoiceField(required=False)
+    limit = forms.IntegerField(min_value=1, max_value=50, initial=10, required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["placement"].choices = [(p, p) for p in recommender_settings.PLACEMENTS]
+
+    def clean_user(self) -> int | None:
+        value = self.cleaned_data["user"].strip()
+        if not value:
+            return None
+        User = get_user_model()
+        lookup = {"pk": int(value)} if value.isdigit() else {User.USERNAME_FIELD: value}
+        user_id = User.objects.filter(**lookup).values_list("pk", flat=True).first()
+        if user_id is None:
+            raise ValidationError("No such user.")
+        return user_id
+
+    def clean_items(self) -> list[int]:
+        raw = self.cleaned_data["items"].replace(",", " ").split()
+        if not all(part.isdigit() for part in raw):
+            raise ValidationError("Item ids are whole numbers separated by spaces or commas.")
+        return [int(part) for part in raw]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.errors and data.get("user") is None and not data.get("items"):
+            raise ValidationError("Pick a user or paste item ids.")
+        return data
+
+
+@admin.register(TuningSettings)
+class TuningSettingsAdmin(admin.ModelAdmin):
+    """A single page instead of a list: the tuning form, the history and the preview."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: TuningSettings | None = None) -> bool:
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="recommender_tuningsettings_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        return HttpResponseRedirect(reverse("admin:recommender_tuningsettings_changelist"))
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """GET shows the effective values; POST validates and saves them with an audit row."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        can_change = self.has_change_permission(request)
+        if request.method == "POST":
+            if not can_change:
+                raise PermissionDenied
+            form = TuningForm(request.POST)
+            if form.is_valid():
+                change = tuning_admin.save_tuning(form.values, by=request.user)
+                if change:
+                    self.message_user(
+                        request, f"Tuning saved: {', '.join(change.after)} changed.", messages.SUCCESS
+                    )
+                else:
+                    self.message_user(request, "Nothing changed.", messages.INFO)
+                return HttpResponseRedirect(request.path)
+        else:
+            form = TuningForm(initial=TuningForm.initial_from(tuning_admin.effective_values()))
+        if not can_change:
+            for field in form.fields.values():
+                field.disabled = True
+        history = TuningChange.objects.select_related("changed_by")[:HISTORY_SHOWN]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Recommender tuning",
+            "opts": self.model._meta,
+            "form": form,
+            "can_change": can_change,
+            "subject_form": PreviewSubjectForm(initial={"limit": 10, "placement": "default"}),
+            "history": [(c, sorted(c.after)) for c in history],
+            "preview_url": reverse("admin:recommender_tuningsettings_preview"),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/recommender/tuning.html", context)
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """JSON: the subject's list under the saved tuning and under the posted, unsaved one."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form, subject = TuningForm(request.POST), PreviewSubjectForm(request.POST)
+        if not (form.is_valid() and subject.is_valid()):
+            errors = {**form.errors.get_json_data(), **subject.errors.get_json_data()}
+            return JsonResponse(
+                {"errors": {k: [e["message"] for e in v] for k, v in errors.items()}}, status=400
+            )
+        data = subject.cleaned_data
+        try:
+            result = tuning_admin.preview(
+                form.values,
+                user_id=data["user"],
+                item_ids=data["items"],
+                placement=data["placement"] or "default",
+                limit=data["limit"] or 10,
+                include_current=request.POST.get("include_current", "1") != "0",
+            )
+        except ValidationError as exc:
+            return JsonResponse({"errors": exc.message_dict}, status=400)
+        return JsonResponse(result)
+
+
+@admin.register(TuningChange)
+class TuningChangeAdmin(admin.ModelAdmin):
+    """The audit trail of tuning: read-only."""
+
+    list_display = ("changed_at", "changed_by", "keys")
+    list_select_related = ("changed_by",)
+    date_hierarchy = "changed_at"
+    readonly_fields = ("changed_at", "changed_by", "before", "after")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: TuningChange | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: TuningChange | None = None) -> bool:
+        return False
+
+    @admin.display(description="changed")
+    def keys(self, obj: TuningChange) -> str:
+        return ", ".join(sorted(obj.after))
