@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from recommender.schedule import beat_schedule
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DEMO_VAR_DIR", BASE_DIR / "var"))
 
@@ -81,12 +83,18 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("SQLITE_PATH", BASE_DIR / "db.sqlite3"),
-            "OPTIONS": {"timeout": 20},
+            # WAL lets the tracker's writes and page reads overlap; NORMAL sync is safe with WAL.
+            "OPTIONS": {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"},
         }
     }
 
 if os.environ.get("REDIS_URL"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_URL"]}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "demo"}}
 
@@ -133,14 +141,18 @@ RECOMMENDER = {
     "PLACEMENTS": ["default", "home", "article", "tag"],
 }
 
+# `celery -A project beat`: the recommender's periodic refresh, retrain, trending and cleanup.
+CELERY_BEAT_SCHEDULE = beat_schedule(RECOMMENDER.get("SCHEDULE"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
+    # Loggers propagate to the root's console handler (so pytest's caplog sees them too).
     "loggers": {
-        "recommender": {"handlers": ["console"], "level": os.environ.get("RECOMMENDER_LOG_LEVEL", "INFO"), "propagate": False},
-        "django.request": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "recommender": {"level": os.environ.get("RECOMMENDER_LOG_LEVEL", "INFO")},
+        "django.request": {"level": "WARNING"},
     },
 }

@@ -12,7 +12,6 @@ class NewsConfig(AppConfig):
 
     def ready(self) -> None:
         import recommender
-
         from project.news.models import Article
 
         recommender.register(

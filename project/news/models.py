@@ -24,6 +24,14 @@ class Topic(models.Model):
         return reverse("tag", args=[self.slug])
 
 
+class ArticleQuerySet(models.QuerySet):
+    """The lists the demo's pages show."""
+
+    def published(self) -> ArticleQuerySet:
+        """Public articles: not drafts, published in the past."""
+        return self.filter(is_draft=False, published_at__lte=timezone.now())
+
+
 class Article(models.Model):
     """A news article; ``published_at`` in the future or ``is_draft`` keeps it out of recommendations."""
 
@@ -35,6 +43,16 @@ class Article(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     published_at = models.DateTimeField(null=True, blank=True, db_index=True)
     is_draft = models.BooleanField(default=False)
+    previous = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="continuations",
+        help_text="The part or story this article continues (series, follow-ups).",
+    )
+
+    objects = ArticleQuerySet.as_manager()
 
     class Meta:
         ordering = ["-published_at"]

@@ -1,0 +1,1 @@
+"""``manage.py recommender_demo_seed``."""

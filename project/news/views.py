@@ -1,0 +1,71 @@
+"""The demo's pages: home, article, tag. Recommendation blocks come from the templates' tags."""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from project.news.models import Article, Topic
+from recommender.models import Item
+
+LATEST_ON_HOME = 12
+PER_PAGE = 20
+
+
+def _listing():
+    tags = Prefetch("tags", queryset=Topic.objects.order_by("name"))
+    return Article.objects.published().prefetch_related(tags)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Latest articles, with the "Recommended for you" and trending blocks beside them."""
+    return render(
+        request,
+        "news/home.html",
+        {
+            "latest": _listing()[:LATEST_ON_HOME],
+            "topics": Topic.objects.all(),
+        },
+    )
+
+
+def article(request: HttpRequest, slug: str) -> HttpResponse:
+    """One article; drafts and scheduled articles are 404 except for staff."""
+    articles = Article.objects.all() if request.user.is_staff else Article.objects.published()
+    obj = get_object_or_404(articles.select_related("previous").prefetch_related("tags"), slug=slug)
+    return render(
+        request,
+        "news/article.html",
+        {
+            "article": obj,
+            "continuations": obj.continuations.published().order_by("published_at"),
+            "item_id": _item_id(obj),
+            "topics": Topic.objects.all(),
+        },
+    )
+
+
+def tag(request: HttpRequest, slug: str) -> HttpResponse:
+    """All articles of one topic, newest first, paginated."""
+    topic = get_object_or_404(Topic, slug=slug)
+    page = Paginator(_listing().filter(tags=topic), PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "news/tag.html",
+        {
+            "topic": topic,
+            "current_topic": topic,
+            "page": page,
+            "topics": Topic.objects.all(),
+        },
+    )
+
+
+def _item_id(article: Article) -> int | None:
+    """The recommender Item mirroring ``article``: the tracker reports reads against it."""
+    content_type = ContentType.objects.get_for_model(Article)
+    items = Item.objects.filter(content_type=content_type, object_id=str(article.pk))
+    return items.values_list("pk", flat=True).first()

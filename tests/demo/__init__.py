@@ -1,0 +1,1 @@
+"""Tests of the demo host site: the seed command and the news pages."""
