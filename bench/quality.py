@@ -83,14 +83,18 @@ def cold_split(split: Split, share: float, seed: int) -> tuple[Split, set[str]]:
     for user, seq in split.train.items():
         keep = [n for n, i in enumerate(seq.items) if i not in cold]
         train[user] = UserSequence(
-            [seq.items[n] for n in keep], [seq.event_types[n] for n in keep], [seq.timestamps[n] for n in keep]
+            [seq.items[n] for n in keep],
+            [seq.event_types[n] for n in keep],
+            [seq.timestamps[n] for n in keep],
         )
     valid = {u: i for u, i in split.valid.items() if i not in cold}
     return Split(train, valid, dict(split.test), dict(split.valid_events)), cold
 
 
-def scores_row(label: str, metrics: Mapping[str, float]) -> tuple[str, int, float, float]:
-    return (label, int(metrics.get("users", 0)), metrics.get("hr@10", 0.0), metrics.get("ndcg@10", 0.0))
+def scores_row(label: str, metrics: Mapping[str, float]) -> tuple[str, int, str, str]:
+    """One table row; four decimals, as the published figures are given."""
+    hr, ndcg = metrics.get("hr@10", 0.0), metrics.get("ndcg@10", 0.0)
+    return (label, int(metrics.get("users", 0)), f"{hr:.4f}", f"{ndcg:.4f}")
 
 
 def run(args: argparse.Namespace) -> str:
@@ -136,11 +140,12 @@ def run(args: argparse.Namespace) -> str:
         rows.append(scores_row(f"ours, test, cold targets ({len(cold):,} items unseen)", cold_m))
         rows.append(scores_row("ours, test, warm targets", warm_m))
         ratio = cold_m.get("ndcg@10", 0.0) / max(warm_m.get("ndcg@10", 0.0), 1e-9)
-        rows.append(("cold / warm NDCG@10", 0, ratio, ratio))
+        rows.append(("cold / warm NDCG@10", 0, "", f"{ratio:.2f}"))
         pop = popularity_baseline(split.train, test_histories, cold_t)
         rows.append(scores_row("most popular, cold targets", pop))
-    rows.append(scores_row("most popular, test", popularity_baseline(split.train, test_histories, split.test)))
-    rows += [(f"published: {name}", 0, hr, ndcg) for name, hr, ndcg in ANCHORS.get(args.dataset, [])]
+    popular = popularity_baseline(split.train, test_histories, split.test)
+    rows.append(scores_row("most popular, test", popular))
+    rows += [(f"published: {n}", 0, f"{hr:.4f}", f"{nd:.4f}") for n, hr, nd in ANCHORS.get(args.dataset, [])]
     n_events = sum(len(s) for s in split.train.values())
     title = (
         f"{args.dataset}: {len(split.train):,} users, {len(rec.item_ids):,} items, {n_events:,} training "
@@ -154,7 +159,7 @@ def run(args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", choices=sorted(READERS), default="ml-1m")
-    parser.add_argument("--data", type=Path, default=None, help="data set folder (default ../shared/datasets/X)")
+    parser.add_argument("--data", type=Path, default=None, help="default: ../shared/datasets/<name>")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--no-content", action="store_true", help="ID embeddings only (no item texts)")
     parser.add_argument("--cold-start", action="store_true", help="hold 10%% of the items out of training")

@@ -20,3 +20,4 @@ class RecommenderConfig(AppConfig):
         from recommender.services import interests  # serving: tracked events -> interest profiles
 
         interests.connect()
+        from recommender.services import caching  # noqa: F401  (rules/tuning/item saves -> cache generation)

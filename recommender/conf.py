@@ -82,6 +82,7 @@ DEFAULTS: dict[str, Any] = {
         "trending": 10 * 60,
         "cleanup": 24 * 60 * 60,
         "suggest_tags": 60 * 60,
+        "publish": 5 * 60,
     },  # seconds or a celery schedule (crontab); None disables an entry, see recommender.schedule
     "QUEUES": {"embed": "embed", "train": "train", "default": "default"},
 }

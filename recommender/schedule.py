@@ -7,10 +7,13 @@ In the host's settings::
 
 then run ``celery -A project beat``. Defaults (``SCHEDULE`` in ``recommender.conf``):
 refresh hourly, full retrain daily, trending every 10 minutes, cleanup daily, tag
-suggestions hourly. Each value is seconds, a ``timedelta`` or any Celery schedule
-(``crontab(hour=3, minute=0)`` for a nightly retrain); ``None`` disables the entry.
+suggestions hourly, scheduled articles published every 5 minutes. Each value is
+seconds, a ``timedelta`` or any Celery schedule (``crontab(hour=3, minute=0)`` for
+a nightly retrain); ``None`` disables the entry.
 The argument is needed inside settings.py, where Django settings cannot be read
-yet; called later without it (e.g. in ``celery.py``), it reads ``RECOMMENDER``.
+yet; called later without it (e.g. in ``celery.py``, after ``django.setup()``), it
+reads ``RECOMMENDER`` with the admin's tuning over it, so a schedule edited in the
+admin applies when beat restarts.
 """
 
 from __future__ import annotations
@@ -26,18 +29,25 @@ TASKS = {
     "train": ("recommender.train_model", "train"),
     "trending": ("recommender.compute_trending", "default"),
     "cleanup": ("recommender.cleanup", "default"),
+    "publish": ("recommender.publish_due", "default"),
     "suggest_tags": ("recommender.suggest_tags", "embed"),
 }
 
 
 def _configured(key: str) -> Any:
+    """The setting, with the admin's tuning over it once the database can be read (beat start-up)."""
+    from django.apps import apps
     from django.conf import settings
 
-    if settings.configured:
-        from recommender.conf import recommender_settings
+    if not settings.configured:
+        return DEFAULTS[key]
+    from recommender.conf import recommender_settings
 
-        return getattr(recommender_settings, key)
-    return DEFAULTS[key]
+    if key == "SCHEDULE" and apps.ready:
+        from recommender.services.tuning import get_tuning
+
+        return get_tuning().schedule
+    return getattr(recommender_settings, key)
 
 
 def beat_schedule(

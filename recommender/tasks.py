@@ -91,6 +91,14 @@ def compute_trending() -> int:
     return maintenance.compute_trending()
 
 
+@shared_task(name="recommender.publish_due", **_options("default", "TASK_TIME_LIMIT"))
+def publish_due() -> int:
+    """Activate Items whose scheduled publication time has passed (nothing saves them then)."""
+    from recommender.services.sync import publish_due as activate_due
+
+    return activate_due()
+
+
 @shared_task(name="recommender.cleanup", **_options("default", "TASK_TIME_LIMIT"))
 def cleanup() -> dict[str, int]:
     """Retention: old logs, surplus artifacts, dead training runs."""

@@ -4,7 +4,9 @@ A served list is cached under a key that already contains everything that should
 change it (the identity's last event id, the model version, the arguments), so a
 new event or a model swap needs no explicit invalidation. What does not show up
 in those (feedback, opt-out, deletion) bumps the identity's *generation*, which
-is part of the key too.
+is part of the key too. Changes that concern everyone (an editorial rule, the
+admin's tuning, an item unpublished or deleted) bump the site-wide generation,
+which every key carries.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 from typing import Any
 
 from django.core.cache import BaseCache, caches
+from django.db.models.signals import post_delete, post_save
 
 from recommender.conf import recommender_settings
 
@@ -38,6 +41,10 @@ def _generation_key(identity: Any) -> str:
     return f"{PREFIX}:gen:{identity_key(identity)}"
 
 
+def _site_key() -> str:
+    return f"{PREFIX}:gen:*"
+
+
 def generation(identity: Any) -> int:
     """The identity's current generation (0 until something bumped it)."""
     return int(cache().get(_generation_key(identity), 0))
@@ -45,7 +52,15 @@ def generation(identity: Any) -> int:
 
 def bump_generation(identity: Any) -> None:
     """Invalidate every cached list of this identity (feedback, opt-out, deletion)."""
-    key = _generation_key(identity)
+    _bump(_generation_key(identity))
+
+
+def bump_site_generation(**kwargs: Any) -> None:
+    """Invalidate every cached list of everyone (a signal receiver, hence **kwargs)."""
+    _bump(_site_key())
+
+
+def _bump(key: str) -> None:
     store = cache()
     if not store.add(key, 1, GENERATION_TIMEOUT):
         try:
@@ -56,5 +71,12 @@ def bump_generation(identity: Any) -> None:
 
 def list_key(kind: str, *parts: Any) -> str:
     """A cache key for one served list; the parts are hashed so any value is safe in any backend."""
-    digest = hashlib.sha1(repr(parts).encode()).hexdigest()
+    site = int(cache().get(_site_key(), 0))
+    digest = hashlib.sha1(repr((site, *parts)).encode()).hexdigest()
     return f"{PREFIX}:{kind}:{digest}"
+
+
+# Rules and tuning change what everyone is served; an item's save may unpublish it.
+for _sender in ("recommender.EditorialRule", "recommender.TuningSettings", "recommender.Item"):
+    post_save.connect(bump_site_generation, sender=_sender, dispatch_uid=f"recommender_gen_{_sender}")
+    post_delete.connect(bump_site_generation, sender=_sender, dispatch_uid=f"recommender_gen_d_{_sender}")

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from recommender.conf import recommender_settings
 from recommender.models import Interaction, ItemTag, Profile, Tag, TagRelation
+from recommender.services.tuning import get_tuning
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def _contributions(events: Iterable[tuple[int, str, datetime]], now: datetime) -
     events = list(events)
     if not events:
         return {}
-    weights = recommender_settings.event_weights()
+    weights = get_tuning().event_types
     half_life = float(recommender_settings.INTEREST_HALF_LIFE_DAYS) * 86400.0
     tags: dict[int, list[tuple[str, float]]] = defaultdict(list)
     for item_id, slug, weight in ItemTag.objects.filter(

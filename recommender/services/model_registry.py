@@ -14,10 +14,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from recommender.conf import recommender_settings
 from recommender.models import ModelVersion
 from recommender.services import model_store
 from recommender.services.artifacts import ARTIFACT_FILES, artifact_storage
+from recommender.services.tuning import get_tuning
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def rollback(*, by: Any = None) -> ModelVersion:
 
 def passes_gate(candidate: ModelVersion, active: ModelVersion | None) -> tuple[bool, str]:
     """Is ``candidate`` good enough to replace ``active``? Compares validation NDCG@10 with a tolerance."""
-    tolerance = float(recommender_settings.GATE_TOLERANCE)
+    tolerance = float(get_tuning().gate_tolerance)
     new = candidate.val_ndcg
     if new is None:
         return False, "the candidate has no validation NDCG@10"

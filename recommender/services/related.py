@@ -58,7 +58,7 @@ def similar(
 def trending(
     *, limit: int = 10, window_hours: float | None = None, identity: Any = None, placement: str = "default"
 ) -> Recommendations:
-    """The most engaged-with items (decayed score, or counts in the last ``window_hours``)."""
+    """The most engaged-with items (decayed score, or counts in the last ``window_hours``), unread ones."""
 
     def build(loaded: model_store.LoadedModel | None, excluded: set[int], k: int, context_id: int) -> Tiers:
         return [
@@ -66,7 +66,7 @@ def trending(
             fresh_candidates(k=k, exclude=excluded),
         ], False
 
-    return _related("trending", build, identity, placement, limit, extra=window_hours)
+    return _related("trending", build, identity, placement, limit, extra=window_hours, exclude_seen=True)
 
 
 def fresh(*, limit: int = 10, identity: Any = None, placement: str = "default") -> Recommendations:

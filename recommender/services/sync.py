@@ -23,6 +23,7 @@ from recommender.adapter import DefaultRecommenderAdapter, get_adapter
 from recommender.ml.embedder import content_hash
 from recommender.models import Item, ItemTag, Tag
 from recommender.registry import ContentConfig, registry
+from recommender.services.caching import bump_site_generation
 from recommender.signals import item_content_changed
 
 logger = logging.getLogger(__name__)
@@ -100,11 +101,14 @@ def deactivate_orphans(model: type[models.Model]) -> int:
     """Deactivate active Items whose host object no longer exists (deleted without signals)."""
     content_type = ContentType.objects.get_for_model(model)
     existing = model._default_manager.annotate(pk_text=Cast("pk", models.CharField())).values("pk_text")
-    return (
+    count = (
         Item.objects.filter(content_type=content_type, is_active=True)
         .exclude(object_id__in=existing)
         .update(is_active=False)
     )
+    if count:
+        bump_site_generation()  # cached lists may still hold them
+    return count
 
 
 def publish_due(since: datetime | None = None, now: datetime | None = None) -> int:

@@ -23,6 +23,7 @@ from recommender.conf import recommender_settings
 from recommender.models import Interaction, Item, ItemTag, ModelVersion, Profile
 from recommender.services import model_registry
 from recommender.services.locks import TrainingBusy, training_lock
+from recommender.services.tuning import get_tuning
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,7 +64,7 @@ def build_training_events(*, after_id: int | None = None, users: set[str] | None
     """
     from recommender.ml.data import Event
 
-    weights = recommender_settings.event_weights()
+    weights = get_tuning().event_types
     rows = Interaction.objects.filter(event_type__in=[t for t, w in weights.items() if w > 0])
     opted_out = Profile.objects.filter(personalization_enabled=False)
     rows = rows.exclude(user_id__in=opted_out.filter(user__isnull=False).values("user_id"))
@@ -97,7 +98,7 @@ def _sequences(events: list[Event]) -> dict[str, UserSequence]:
     return build_sequences(
         events,
         max_len=int(recommender_settings.HISTORY_LENGTH),
-        event_weights=recommender_settings.event_weights(),
+        event_weights=get_tuning().event_types,
     )
 
 

@@ -49,6 +49,9 @@ class Tuning:
     fallback_order: tuple[str, ...]
     trending_window_hours: float
     cache_timeout: int
+    event_types: dict[str, float]  # every event type's weight (built-in and host-defined)
+    gate_tolerance: float
+    schedule: dict[str, Any]
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -73,13 +76,32 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     return value
 
 
+# Mappings overridden entry by entry: an admin who re-weights "like" keeps the other types.
+_MERGED = {"EVENT_TYPES": float, "SCHEDULE": None}
+
+
+def _merge(key: str, override: Any, default: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(override, dict):
+        raise TypeError(f"{key} must be a mapping")
+    cast = _MERGED[key]
+    return {**default, **{k: cast(v) if cast and v is not None else v for k, v in override.items()}}
+
+
 def _build(overrides: dict[str, Any]) -> Tuning:
     values: dict[str, Any] = {}
     for field in dataclasses.fields(Tuning):
         key = field.name.upper()
-        default = getattr(recommender_settings, key)
-        value = default
-        if key in overrides:
+        if key == "EVENT_TYPES":
+            default = recommender_settings.event_weights()
+        else:
+            default = getattr(recommender_settings, key)
+        value = dict(default) if key in _MERGED else default
+        if key in overrides and key in _MERGED:
+            try:
+                value = _merge(key, overrides[key], value)
+            except (TypeError, ValueError):
+                logger.warning("ignoring invalid tuning value %s=%r", key, overrides[key])
+        elif key in overrides:
             try:
                 value = _coerce(key, overrides[key], default)
             except (TypeError, ValueError):

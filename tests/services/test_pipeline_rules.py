@@ -157,3 +157,17 @@ def test_tuning_row_overrides_settings(session):
     assert (tuning.max_per_tag, tuning.diversity_lambda) == (1, 1.0)
     recs = recommend(user, limit=3)
     assert len({factories.topic_of(pk) for pk in _ids(recs)}) == 3
+
+
+def test_a_new_rule_or_tuning_change_invalidates_cached_lists(session):
+    """Cached lists carry a site-wide generation: editors see their change on the next request."""
+    user = _climate_reader(session)
+    first = recommend(user, limit=1).items[0].item
+    assert recommend(user, limit=1).items[0].item == first  # served from the cache
+    EditorialRule.objects.create(action=EditorialRule.Action.BLOCK, item=first)
+    second = recommend(user, limit=1).items[0].item
+    assert second != first
+    seen = {c.pk for c in session.items["climate"][:2]}
+    assert not set(_ids(recommend(user, limit=20))) & seen  # cached now
+    TuningSettings.objects.create(values={"EXCLUDE_SEEN": False})
+    assert set(_ids(recommend(user, limit=20))) & seen

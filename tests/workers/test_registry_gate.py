@@ -94,3 +94,14 @@ def test_rollback_without_history_and_unservable_versions_are_refused(trained):
     with pytest.raises(ModelRegistryError, match="No model version"):
         model_registry.activate("no-such-version")
     assert ModelVersion.objects.active().pk == trained.pk
+
+
+def test_gate_tolerance_edited_in_the_admin_applies(settings):
+    from recommender.models import TuningSettings
+    from recommender.services.tuning import invalidate_tuning
+
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "GATE_TOLERANCE": 0.0}
+    assert passes_gate(_version(0.25, "new"), _version(0.30, "active"))[0] is False
+    TuningSettings.objects.create(values={"GATE_TOLERANCE": 0.1})
+    invalidate_tuning()
+    assert passes_gate(_version(0.25, "new"), _version(0.30, "active"))[0] is True

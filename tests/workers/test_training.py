@@ -231,8 +231,9 @@ def test_beat_schedule_defaults_and_overrides():
     }
     assert default["recommender-trending"]["schedule"] == 600
     assert set(default) == {
-        f"recommender-{k}" for k in ("refresh", "train", "trending", "cleanup", "suggest_tags")
+        f"recommender-{k}" for k in ("refresh", "train", "trending", "cleanup", "suggest_tags", "publish")
     }
+    assert default["recommender-publish"]["task"] == "recommender.publish_due"
     nightly = crontab(hour=3, minute=0)
     custom = beat_schedule({"train": nightly, "suggest_tags": None}, {"train": "gpu"})
     assert custom["recommender-train"]["schedule"] is nightly
@@ -240,3 +241,23 @@ def test_beat_schedule_defaults_and_overrides():
     assert "recommender-suggest_tags" not in custom
     with pytest.raises(ValueError, match="Unknown"):
         beat_schedule({"retrain": 60})
+
+
+@pytest.mark.django_db
+def test_admin_tuning_reaches_beat_schedule_gate_and_event_weights():
+    """The tuning row edited in the admin is what beat, the gate and the data set read."""
+    from recommender.models import TuningSettings
+    from recommender.schedule import beat_schedule
+    from recommender.services.tuning import get_tuning, invalidate_tuning
+
+    TuningSettings.objects.create(
+        values={"SCHEDULE": {"refresh": 1800}, "GATE_TOLERANCE": 0.5, "EVENT_TYPES": {"impression": 0.25}}
+    )
+    invalidate_tuning()
+    schedule = beat_schedule()
+    assert schedule["recommender-refresh"]["schedule"] == 1800
+    assert schedule["recommender-trending"]["schedule"] == 600  # untouched entries keep their default
+    tuning = get_tuning()
+    assert tuning.gate_tolerance == 0.5
+    assert tuning.event_types["impression"] == 0.25
+    assert tuning.event_types["like"] > 0  # other types keep their weights
