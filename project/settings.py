@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "recommender",
     "project.news",
 ]
@@ -126,7 +127,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_RATES": {"recommender_anon": "120/min", "recommender_user": "600/min"},
 }
-SPECTACULAR_SETTINGS = {"TITLE": "django-recommender API", "VERSION": "0.1.0", "SERVE_INCLUDE_SCHEMA": False}
+# Swagger UI and Redoc from the sidecar's static files: the docs pages work with no internet.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "django-recommender API",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # Celery: unset broker -> eager, in-process (the embedded default for the demo).
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from drf_spectacular.validation import validate_schema
@@ -75,3 +77,12 @@ def test_documentation_pages_render():
     for name in ("recommender:swagger", "recommender:redoc"):
         response = client.get(reverse(name))
         assert response.status_code == 200 and reverse("recommender:schema") in response.content.decode()
+
+
+def test_documentation_pages_load_their_scripts_from_our_static_files():
+    """No CDN: the docs must work on an intranet with no internet access."""
+    client = APIClient()
+    for name in ("recommender:swagger", "recommender:redoc"):
+        page = client.get(reverse(name)).content.decode()
+        scripts = re.findall(r'<script[^>]+src="([^"]+)"', page)
+        assert scripts and all(src.startswith("/static/") for src in scripts), scripts
