@@ -67,7 +67,9 @@ def evaluate(
         found = (logits > target_scores).sum(1).float()
         found[torch.isinf(target_scores[:, 0])] = float("inf")  # the target was in the history
         ranks[chunk] = found.cpu().numpy()
-        top_items.update(logits.topk(min(kmax, logits.size(1)), dim=1).indices.flatten().tolist())
+        top = logits.topk(min(kmax, logits.size(1)), dim=1)
+        # Short catalogues leave -inf (seen, padding) entries in a top-k: they were never recommended.
+        top_items.update(top.indices[torch.isfinite(top.values)].tolist())
     return _summarise(ranks, top_items, len(rec.item_ids), ks)
 
 

@@ -58,3 +58,10 @@ def test_trained_model_beats_popularity_on_the_planted_pattern():
     model = evaluate(rec, histories, targets)
     pop = popularity_baseline(planted_sequences(), histories, targets)
     assert model["ndcg@10"] > 0.8 and pop["ndcg@10"] < 0.5
+
+
+def test_coverage_never_counts_seen_items_left_in_a_short_top_k():
+    """With 4 items and 3 seen, a top-10 holds one real recommendation; coverage is 1/4, not > 1."""
+    found = evaluate(FixedScores(), {"u": ["a", "b", "c"]}, {"u": "d"}, ks=(10,))
+    assert found["hr@10"] == 1.0
+    assert found["coverage@10"] == pytest.approx(1 / 4)
