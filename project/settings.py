@@ -148,6 +148,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 
 RECOMMENDER = {
     "PLACEMENTS": ["default", "home", "article", "tag"],
+    # One torch thread per serving process: the dev server and each gunicorn worker score
+    # alone, and all-core matmuls from several processes slow each other down (bench.serving).
+    "SERVING_THREADS": int(os.environ.get("RECOMMENDER_SERVING_THREADS", "1")) or None,
 }
 
 # `celery -A project beat`: the recommender's periodic refresh, retrain, trending and cleanup.

@@ -48,6 +48,7 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "GATE_TOLERANCE": (0, None),
     "LOG_RETENTION_DAYS": (1, None),
     "KEEP_INACTIVE_VERSIONS": (0, None),
+    "SERVING_THREADS": (1, None),
 }
 
 
@@ -159,7 +160,7 @@ def _bounds(merged: dict[str, Any]) -> list[CheckMessage]:
     for key, (low, high) in BOUNDS.items():
         value = merged.get(key)
         integral = isinstance(DEFAULTS.get(key), int) and not isinstance(DEFAULTS.get(key), bool)
-        if key == "MAX_PER_TAG" and value is None:
+        if key in ("MAX_PER_TAG", "SERVING_THREADS") and value is None:
             continue
         wrong_type = not _is_number(value) or (integral and not isinstance(value, int))
         if wrong_type or (low is not None and value < low) or (high is not None and value > high):

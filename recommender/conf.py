@@ -62,6 +62,10 @@ DEFAULTS: dict[str, Any] = {
     # Training and the model registry
     "TRAIN_CONFIG": {},  # overrides for recommender.ml.trainer.TrainConfig
     "TRAIN_DEVICE": "auto",
+    # torch CPU threads of a process that serves a model (None = torch's default, one per core).
+    # Several web workers on few cores each running all-core matmuls fight each other:
+    # 1 is ten times faster there (bench.serving).
+    "SERVING_THREADS": None,
     "MIN_INTERACTIONS_TO_TRAIN": 50,
     "GATE_TOLERANCE": 0.02,  # absolute drop in validation NDCG@10 still accepted
     "ARTIFACT_STORAGE": "default",  # a STORAGES alias

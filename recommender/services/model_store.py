@@ -128,6 +128,11 @@ def _same(loaded: ModelVersion, active: ModelVersion) -> bool:
 def _load(version: ModelVersion) -> LoadedModel:
     from recommender.services.artifacts import load_stored_artifact
 
+    if threads := recommender_settings.SERVING_THREADS:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
     recommender = load_stored_artifact(version)
     loaded = LoadedModel(version=version, recommender=recommender)
     _add_new_items(loaded)

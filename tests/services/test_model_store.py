@@ -93,3 +93,16 @@ def test_items_embedded_after_loading_are_added_once(session, monkeypatch):
         model_store.get_active()
     assert added == [{str(new.pk)}]
     assert str(new.pk) in loaded.recommender
+
+
+def test_serving_threads_setting_applies_when_a_model_loads(session, settings):
+    import torch
+
+    before = torch.get_num_threads()
+    settings.RECOMMENDER = {**TEST_SETTINGS, "SERVING_THREADS": 1}
+    try:
+        model_store.invalidate()
+        assert model_store.get_active() is not None
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,494 @@
+"""Serving latency of the recommender API next to a bare DRF endpoint: what the recommender adds per request.
+
+    python -m bench.serving [--items 10000,100000] [--runs 200] [--users 200]
+
+Why: ``bench.speed`` times the model alone (``Recommender.recommend`` against a bare
+matmul + top-k). A site pays more per request than the model: the history and rule
+queries, candidate filtering, blending, diversity, the host objects, the
+``RecommendationLog`` write, the cache, DRF and the middleware. This benchmark
+times that whole serving path in-process with ``django.test.Client`` and puts it
+next to a bare DRF ``APIView`` returning ``{"ok": true}`` through the same
+middleware, URL resolver and authentication, permission and throttle classes, so
+the ratio to the bare endpoint is the cost of the recommender, not of Django. The
+same pipeline called as a Python function separates the HTTP/DRF cost from it.
+
+Setup, all in a temporary directory deleted at exit (nothing is written to the
+repository): a throwaway SQLite database (``DATABASE_URL``, ``REDIS_URL`` and
+``CELERY_BROKER_URL`` are ignored: locmem cache, eager tasks); a catalogue of demo
+``Article`` rows and their ``Item`` rows with random unit "embeddings" clustered by
+topic (no sentence-transformer is loaded); readers with about 50 events each; and a
+real model trained through ``recommender.services.training.train_model`` for a few
+epochs and activated. The catalogue then grows to each ``--items`` size with items
+published after training, which the model scores from their embedding alone (how a
+site adds items between trainings).
+
+Each request rotates over the readers, logged in with their own client. "Uncached"
+bumps the reader's cache generation before each call (untimed, what feedback or an
+opt-out does), so the pipeline runs in full and stores its list; "cached" repeats
+a request already served, so it is a cache hit. Every measured response is checked
+to be a 200 (the throttle rates are raised for the run) and, for the lists, to be
+fresh or cached as labelled. Timings on a shared machine move from run to run:
+compare the rows of one run, and read the CPU-time column, which moves less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.speed import table
+
+BARE_PATH = "/bench/bare/"
+API = "/api/recommender"
+EMBEDDER_NAME = "bench-vectors"  # RECOMMENDER["EMBEDDER"] for the run: a name only, never loaded
+DIM = 64
+TOPICS = 20
+SPREAD = 0.5  # noise around a topic's centre, relative to the centre's scale
+RATE = "1000000/min"  # throttle rates for the run: every measured request must be a 200, not a 429
+EVENT_TYPES = ("view", "click", "read", "like", "share")
+EVENT_P = (0.6, 0.15, 0.15, 0.07, 0.03)
+
+
+# -- the bench-only URLconf (ROOT_URLCONF = "bench.serving" during the run) --------------------
+
+
+@functools.cache
+def _bench_urlpatterns() -> list:
+    """The bare endpoint beside the whole demo site; built on first use, after django.setup()."""
+    from django.urls import include, path
+    from rest_framework.request import Request
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    from recommender.api.views import RecommendationsView
+
+    class BareView(APIView):
+        """``{"ok": true}`` behind the same DRF policies as the recommendations view."""
+
+        authentication_classes = RecommendationsView.authentication_classes
+        permission_classes = RecommendationsView.permission_classes
+        throttle_classes = RecommendationsView.throttle_classes
+        renderer_classes = RecommendationsView.renderer_classes
+        parser_classes = RecommendationsView.parser_classes
+        content_negotiation_class = RecommendationsView.content_negotiation_class
+
+        def get(self, request: Request) -> Response:
+            return Response({"ok": True})
+
+    return [path(BARE_PATH.strip("/") + "/", BareView.as_view()), path("", include("project.urls"))]
+
+
+def __getattr__(name: str) -> Any:
+    """``urlpatterns`` is made lazily, so importing this module needs no configured Django."""
+    if name == "urlpatterns":
+        return _bench_urlpatterns()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- setup --------------------------------------------------------------------------------------
+
+
+def setup_django(tmp: Path) -> Any:
+    """Demo settings on a throwaway SQLite file in ``tmp``; returns the active settings override."""
+    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        os.environ.pop(name, None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    os.environ["SQLITE_PATH"] = str(tmp / "serving.sqlite3")
+    os.environ["DEMO_VAR_DIR"] = str(tmp / "var")  # model artifacts (MEDIA_ROOT) go there too
+    os.environ["DJANGO_DEBUG"] = "0"  # no query log, like production
+    os.environ.setdefault("RECOMMENDER_LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    override = override_settings(
+        ROOT_URLCONF="bench.serving",
+        RECOMMENDER={**settings.RECOMMENDER, "EMBEDDER": EMBEDDER_NAME},
+        REST_FRAMEWORK={
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"recommender_anon": RATE, "recommender_user": RATE},
+        },
+        # The demo's locmem cache keeps 300 entries; 200 readers' lists, generations and
+        # throttle histories need more, or "cached" requests would be misses.
+        CACHES={
+            "default": {
+                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": "bench-serving",
+                "OPTIONS": {"MAX_ENTRIES": 1_000_000},
+            }
+        },
+    )
+    override.enable()
+    # DRF reads the rates into a class attribute when rest_framework.throttling is first imported.
+    from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
+
+    for throttle in (RecommenderAnonThrottle, RecommenderUserThrottle):
+        if throttle().get_rate() != RATE:
+            raise SystemExit(f"could not raise the throttle rate of {throttle.__name__}")
+    return override
+
+
+class Catalogue:
+    """Makes items (host Article + Item + topic tag) with explicit ids, and the readers' events."""
+
+    def __init__(self, seed: int) -> None:
+        from django.contrib.contenttypes.models import ContentType
+
+        from project.news.models import Article
+        from recommender.models import Tag
+
+        self.rng = np.random.default_rng(seed)
+        self.centers = self.rng.normal(size=(TOPICS, DIM))
+        self.content_type = ContentType.objects.get_for_model(Article)
+        Tag.objects.bulk_create([Tag(name=f"Topic {t}", slug=f"topic-{t}") for t in range(TOPICS)])
+        self.tag_ids = dict(Tag.objects.filter(slug__startswith="topic-").values_list("slug", "pk"))
+        self.count = 0
+
+    def vectors(self, topics: np.ndarray) -> np.ndarray:
+        v = self.centers[topics] + SPREAD * self.rng.normal(size=(len(topics), DIM))
+        return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype("<f4")
+
+    def grow(self, to: int, published: Callable[[int], Any], chunk: int = 5000) -> None:
+        """Items ``count + 1 .. to`` (pk = Article pk), topic ``pk % TOPICS``, embedded now."""
+        from django.utils import timezone
+
+        from project.news.models import Article
+        from recommender.models import Item, ItemTag
+
+        while self.count < to:
+            pks = np.arange(self.count + 1, min(to, self.count + chunk) + 1)
+            topics = pks % TOPICS
+            vectors = self.vectors(topics)
+            now = timezone.now()
+            titles = [f"Topic {t} story {pk}" for pk, t in zip(pks, topics, strict=True)]
+            dates = [published(int(pk)) for pk in pks]
+            Article.objects.bulk_create(
+                Article(pk=int(pk), title=title, slug=f"bench-{pk}", body=title, published_at=date)
+                for pk, title, date in zip(pks, titles, dates, strict=True)
+            )
+            Item.objects.bulk_create(
+                Item(
+                    pk=int(pk),
+                    content_type=self.content_type,
+                    object_id=str(pk),
+                    title=title,
+                    text=title,
+                    published_at=date,
+                    is_active=True,
+                    embedding=vector.tobytes(),
+                    embedding_dim=DIM,
+                    embedding_model=EMBEDDER_NAME,
+                    embedded_at=now,
+                )
+                for pk, title, date, vector in zip(pks, titles, dates, vectors, strict=True)
+            )
+            ItemTag.objects.bulk_create(
+                ItemTag(item_id=int(pk), tag_id=self.tag_ids[f"topic-{t}"])
+                for pk, t in zip(pks, topics, strict=True)
+            )
+            self.count = int(pks[-1])
+
+    def readers(self, n_users: int, events_per_user: int) -> list[int]:
+        """Readers of one to three favourite topics, each with ``events_per_user`` events in the last week."""
+        from django.contrib.auth import get_user_model
+        from django.utils import timezone
+
+        from recommender.models import Interaction
+
+        User = get_user_model()
+        User.objects.bulk_create(  # "!": an unusable password (no hashing); force_login needs none
+            User(username=f"bench{n:05d}", password="!") for n in range(n_users)
+        )
+        users = list(
+            User.objects.filter(username__startswith="bench").order_by("pk").values_list("pk", flat=True)
+        )
+        pks = np.arange(1, self.count + 1)
+        by_topic = [pks[pks % TOPICS == t] for t in range(TOPICS)]
+        popularity = [1.0 / np.arange(1, len(ids) + 1) ** 0.8 for ids in by_topic]  # a few hits per topic
+        popularity = [p / p.sum() for p in popularity]
+        now, week = timezone.now(), 7 * 86400.0
+        rows = []
+        for user in users:
+            favourites = self.rng.choice(TOPICS, size=int(self.rng.integers(1, 4)), replace=False)
+            offsets = np.sort(self.rng.uniform(60.0, week, size=events_per_user))[::-1]
+            for n, offset in enumerate(offsets):
+                topic = self.rng.choice(favourites) if self.rng.random() < 0.85 else self.rng.integers(TOPICS)
+                item = int(self.rng.choice(by_topic[topic], p=popularity[topic]))
+                kind = str(self.rng.choice(EVENT_TYPES, p=EVENT_P))
+                rows.append(
+                    Interaction(
+                        event_id=f"bench-{user}-{n}",
+                        user_id=user,
+                        item_id=item,
+                        event_type=kind,
+                        value=round(float(self.rng.uniform(0.2, 1.0)), 2) if kind == "read" else None,
+                        timestamp=now - timedelta(seconds=float(offset)),
+                    )
+                )
+        Interaction.objects.bulk_create(rows, batch_size=5000)
+        return users
+
+
+def build(args: argparse.Namespace, trained_items: int) -> tuple[Catalogue, list[int], Any, dict[str, float]]:
+    """Migrate, make the catalogue and readers, train and activate a model; seconds per step."""
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from recommender.identity import Identity
+    from recommender.services import interests, maintenance, model_store, training
+
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    call_command("migrate", verbosity=0)
+    seconds["migrate"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    catalogue = Catalogue(args.seed)
+    now = timezone.now()
+    catalogue.grow(trained_items, lambda pk: now - timedelta(days=8 + 22 * (pk * 7919 % 1000) / 1000))
+    users = catalogue.readers(args.users, args.events)
+    maintenance.compute_trending()  # Item.trending_score, as the periodic task keeps it
+    for user in users:
+        interests.recompute_profile(Identity(user_id=user))
+    seconds["catalogue"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    config = {"epochs": args.epochs, "patience": args.epochs, "warmup": 20, "seed": args.seed}
+    version = training.train_model(config=config, progress=False, activate=True)
+    seconds["training"] = time.perf_counter() - start
+    model_store.invalidate()
+    if model_store.get_active() is None:
+        raise SystemExit(f"model {version.name} trained ({version.status}) but not served")
+    return catalogue, users, version, seconds
+
+
+# -- timing -------------------------------------------------------------------------------------
+
+
+def measure(
+    call: Callable[[int], Any],
+    runs: int,
+    warmup: int,
+    before: Callable[[int], object] | None = None,
+    check: Callable[[Any], None] | None = None,
+) -> tuple[float, float, float, list[Any]]:
+    """Wall p50 and p99 and CPU p50 (ms) of ``call(n)`` after ``warmup`` calls; ``before(n)`` is untimed.
+
+    Every result, warm-up included, goes through ``check``; the timed results are returned.
+    """
+    wall, cpu, results = np.empty(runs), np.empty(runs), []
+    for n in range(warmup + runs):
+        if before is not None:
+            before(n)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        result = call(n)
+        elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        if check is not None:
+            check(result)
+        if n >= warmup:
+            wall[n - warmup], cpu[n - warmup] = elapsed, elapsed_cpu
+            results.append(result)
+    p50, p99 = np.percentile(wall * 1000, [50, 99])
+    return float(p50), float(p99), float(np.median(cpu) * 1000), results
+
+
+def ok(response: Any) -> None:
+    """Stop the benchmark on any response but a 200: timing errors or 429s measures nothing."""
+    if response.status_code != 200:
+        body = response.content[:300].decode(errors="replace")
+        raise SystemExit(f"GET {response.request['PATH_INFO']} answered {response.status_code}: {body}")
+
+
+def nonempty(recs: Any) -> None:
+    if not recs.items:
+        raise SystemExit("recommend() served an empty list")
+
+
+def bench_size(
+    n_items: int,
+    trained_items: int,
+    users: list[int],
+    clients: list[Any],
+    similar_items: list[int],
+    args: argparse.Namespace,
+) -> str:
+    """One table: every request at this catalogue size, beside the bare endpoint."""
+    from recommender.identity import Identity
+    from recommender.services.caching import bump_generation
+    from recommender.services.recommend import recommend
+
+    identities = [Identity(user_id=u) for u in users]
+    n_users = len(users)
+    runs, warmup = args.runs, args.warmup
+
+    def get(url: Callable[[int], str]) -> Callable[[int], Any]:
+        return lambda n: clients[n % n_users].get(url(n % n_users), HTTP_ACCEPT="application/json")
+
+    def bump(n: int) -> None:
+        bump_generation(identities[n % n_users])
+
+    recs_url = f"{API}/recommendations/?limit=10"
+    trending_url = f"{API}/trending/?limit=10"
+    requests = {
+        "recommendations": get(lambda u: recs_url),
+        "trending": get(lambda u: trending_url),
+        "similar": get(lambda u: f"{API}/items/{similar_items[u]}/similar/?limit=10"),
+    }
+    labels = {
+        "recommendations": "GET recommendations/?limit=10",
+        "trending": "GET trending/?limit=10",
+        "similar": "GET items/<id>/similar/?limit=10",
+    }
+    rows: list[tuple[str, tuple[float, float, float]]] = []
+    bare = measure(get(lambda u: BARE_PATH), runs, warmup, check=ok)
+    rows.append(('bare APIView {"ok": true}', bare[:3]))
+
+    fresh: dict[str, list[Any]] = {}
+    for kind, call in requests.items():
+        *stats, fresh[kind] = measure(call, runs, warmup, before=bump, check=ok)
+        rows.append((f"{labels[kind]}, uncached", tuple(stats)))
+    direct = measure(lambda n: recommend(identities[n % n_users], limit=10), runs, warmup, bump, nonempty)
+    rows.append(("recommend(identity, limit=10) in Python, uncached", direct[:3]))
+    no_cache = measure(
+        lambda n: recommend(identities[n % n_users], limit=10, use_cache=False), runs, warmup, check=nonempty
+    )
+    rows.append(("recommend(..., use_cache=False) in Python", no_cache[:3]))
+
+    served: dict[str, dict[int, str]] = {}  # the list each reader was served, to check the hits
+    for kind, call in requests.items():
+        served[kind] = {}
+        for u in range(n_users):
+            response = call(u)
+            ok(response)
+            served[kind][u] = response.json()["recomm_id"]
+    for kind, call in requests.items():
+        *stats, results = measure(call, runs, 0, check=ok)
+        rows.append((f"{labels[kind]}, cached", tuple(stats)))
+        for n, response in enumerate(results):
+            if response.json()["recomm_id"] != served[kind][n % n_users]:
+                raise SystemExit(f"{labels[kind]}: a 'cached' request was not served from the cache")
+
+    # The uncached lists were computed, not cached: each has its own recomm_id (and log row).
+    for kind, results in fresh.items():
+        ids = [r.json()["recomm_id"] for r in results]
+        if len(set(ids)) != len(ids):
+            raise SystemExit(f"{labels[kind]}: an 'uncached' request was served from the cache")
+    for recs in (direct[3], no_cache[3]):
+        if len({r.recomm_id for r in recs}) != len(recs):
+            raise SystemExit("recommend(): an 'uncached' call was served from the cache")
+
+    base = bare[0]
+    body = [(label, p50, p99, cpu, f"{p50 / base:.1f}x") for label, (p50, p99, cpu) in rows]
+    title = (
+        f"Serving latency, {n_items:,} items ({trained_items:,} trained + {n_items - trained_items:,} "
+        f"content-only), {n_users} logged-in readers in rotation, {runs} runs after {warmup} warm-up "
+        f"(in-process django.test.Client; uncached = the reader's cache generation bumped before each call)"
+    )
+    text = table(title, ("request", "p50 ms", "p99 ms", "cpu p50 ms", "p50 / bare p50"), body)
+    lists = [r.json() for r in fresh["recommendations"]]
+    reasons = Counter(i["reason"] for data in lists for i in data["items"])
+    new = sum(i["id"] > trained_items for data in lists for i in data["items"])
+    total = sum(reasons.values())
+    versions = {data["model_version"] for data in lists}
+    mix = ", ".join(f"{reason} {count / total:.0%}" for reason, count in reasons.most_common())
+    return (
+        text + f"uncached recommendations: {total / len(lists):.1f} items per list, {mix}; "
+        f"{new / max(total, 1):.0%} of served items content-only (published after training); "
+        f"model {', '.join(sorted(str(v) for v in versions))}\n"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.serving", description=__doc__.split("\n")[0])
+    parser.add_argument("--items", default="10000,100000", help="catalogue sizes, comma-separated")
+    parser.add_argument("--runs", type=int, default=200, help="timed requests per row")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed requests before each row")
+    parser.add_argument("--users", type=int, default=200, help="readers with events (requests rotate)")
+    parser.add_argument("--events", type=int, default=50, help="events per reader")
+    parser.add_argument(
+        "--trained-items", type=int, default=2000, help="items the model is trained on (capped by --items)"
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="training epochs (default TrainConfig otherwise)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    sizes = sorted({int(s) for s in args.items.split(",") if s})
+    if not sizes or args.runs < 1 or args.users < 1 or args.events < 3:
+        parser.error("need at least one size, one run, one user and three events per user")
+    trained_items = min(args.trained_items, sizes[0])
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
+        override = setup_django(Path(tmp))
+        try:
+            run(args, sizes, trained_items)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            override.disable()
+
+
+def run(args: argparse.Namespace, sizes: list[int], trained_items: int) -> None:
+    import django
+    import torch
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+    from django.utils import timezone
+
+    from recommender.services import model_store
+    from recommender.services.caching import bump_site_generation
+
+    catalogue, users, version, seconds = build(args, trained_items)
+    setup = sum(seconds.values())
+    print(
+        f"setup {setup:.1f} s: migrate {seconds['migrate']:.1f} s, {trained_items:,} items + {len(users)} "
+        f"readers x {args.events} events {seconds['catalogue']:.1f} s, training {seconds['training']:.1f} s "
+        f"({version.name}, {version.data_summary.get('epochs_run')} epochs, "
+        f"val NDCG@10 {version.metrics.get('val_ndcg@10') or float('nan'):.3f}); SQLite in a temp dir, "
+        f"locmem cache, Django {django.get_version()}, torch {torch.__version__} "
+        f"(torch threads: {torch.get_num_threads()})\n",
+        flush=True,
+    )
+    clients = []
+    for user in get_user_model().objects.filter(pk__in=users).order_by("pk"):
+        client = Client()
+        client.force_login(user)
+        clients.append(client)
+    similar_items = [int(pk) for pk in catalogue.rng.integers(1, trained_items + 1, size=len(users))]
+
+    for size in sizes:
+        start = time.perf_counter()
+        now = timezone.now()
+        catalogue.grow(size, lambda pk, now=now: now - timedelta(microseconds=pk))
+        bump_site_generation()  # what an item's save does: lists served before the growth are stale
+        model_store.invalidate()
+        loaded = model_store.get_active()  # adds the new items to the model from their embeddings
+        known = len(loaded.recommender.item_ids) if loaded else 0
+        if known != size:
+            raise SystemExit(f"the served model knows {known:,} items, expected {size:,}")
+        grown = time.perf_counter() - start
+        if size > trained_items:
+            print(f"grew the catalogue to {size:,} items (model included) in {grown:.1f} s", flush=True)
+        print(bench_size(size, trained_items, users, clients, similar_items, args), flush=True)
+
+
+if __name__ == "__main__":
+    main()
