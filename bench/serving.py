@@ -36,6 +36,11 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -51,10 +56,10 @@ from bench.speed import table
 BARE_PATH = "/bench/bare/"
 API = "/api/recommender"
 EMBEDDER_NAME = "bench-vectors"  # RECOMMENDER["EMBEDDER"] for the run: a name only, never loaded
+RATE = "1000000/min"  # throttle rates for the run: every measured request must be a 200, not a 429
 DIM = 64
 TOPICS = 20
 SPREAD = 0.5  # noise around a topic's centre, relative to the centre's scale
-RATE = "1000000/min"  # throttle rates for the run: every measured request must be a 200, not a 429
 EVENT_TYPES = ("view", "click", "read", "like", "share")
 EVENT_P = (0.6, 0.15, 0.15, 0.07, 0.03)
 
@@ -98,11 +103,11 @@ def __getattr__(name: str) -> Any:
 # -- setup --------------------------------------------------------------------------------------
 
 
-def setup_django(tmp: Path) -> Any:
-    """Demo settings on a throwaway SQLite file in ``tmp``; returns the active settings override."""
+def setup_django(tmp: Path) -> None:
+    """``bench.serving_settings`` (the demo's, without limits) on a throwaway SQLite file in ``tmp``."""
     for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
         os.environ.pop(name, None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.serving_settings"
     os.environ["SQLITE_PATH"] = str(tmp / "serving.sqlite3")
     os.environ["DEMO_VAR_DIR"] = str(tmp / "var")  # model artifacts (MEDIA_ROOT) go there too
     os.environ["DJANGO_DEBUG"] = "0"  # no query log, like production
@@ -110,34 +115,11 @@ def setup_django(tmp: Path) -> Any:
     import django
 
     django.setup()
-    from django.conf import settings
-    from django.test.utils import override_settings
-
-    override = override_settings(
-        ROOT_URLCONF="bench.serving",
-        RECOMMENDER={**settings.RECOMMENDER, "EMBEDDER": EMBEDDER_NAME},
-        REST_FRAMEWORK={
-            **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {"recommender_anon": RATE, "recommender_user": RATE},
-        },
-        # The demo's locmem cache keeps 300 entries; 200 readers' lists, generations and
-        # throttle histories need more, or "cached" requests would be misses.
-        CACHES={
-            "default": {
-                "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-                "LOCATION": "bench-serving",
-                "OPTIONS": {"MAX_ENTRIES": 1_000_000},
-            }
-        },
-    )
-    override.enable()
-    # DRF reads the rates into a class attribute when rest_framework.throttling is first imported.
     from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
 
     for throttle in (RecommenderAnonThrottle, RecommenderUserThrottle):
         if throttle().get_rate() != RATE:
             raise SystemExit(f"could not raise the throttle rate of {throttle.__name__}")
-    return override
 
 
 class Catalogue:
@@ -425,6 +407,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--http", action="store_true", help="also measure through gunicorn + wrk")
+    parser.add_argument("--http-workers", type=int, default=2)
+    parser.add_argument("--http-connections", type=int, default=4)
+    parser.add_argument("--http-seconds", type=int, default=10)
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.items.split(",") if s})
     if not sizes or args.runs < 1 or args.users < 1 or args.events < 3:
@@ -436,14 +422,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="bench-serving-") as tmp:
-        override = setup_django(Path(tmp))
+        setup_django(Path(tmp))
         try:
             run(args, sizes, trained_items)
         finally:
             from django.db import connections
 
             connections.close_all()
-            override.disable()
 
 
 def run(args: argparse.Namespace, sizes: list[int], trained_items: int) -> None:
@@ -488,6 +473,93 @@ def run(args: argparse.Namespace, sizes: list[int], trained_items: int) -> None:
         if size > trained_items:
             print(f"grew the catalogue to {size:,} items (model included) in {grown:.1f} s", flush=True)
         print(bench_size(size, trained_items, users, clients, similar_items, args), flush=True)
+    if args.http:
+        print(bench_http(clients[0].cookies["sessionid"].value, sizes[-1], args), flush=True)
+
+
+# -- over HTTP: gunicorn + wrk -----------------------------------------------------------------------
+
+
+def _wrk(url: str, cookie: str, seconds: int, connections: int) -> tuple[float, float, float]:
+    """p50 ms, p99 ms and requests/s of one wrk run; stops on any non-2xx answer."""
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"Cookie: sessionid={cookie}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk {url}: errors\n{out}")
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return ms("50"), ms("99"), rate
+
+
+def bench_http(cookie: str, n_items: int, args: argparse.Namespace) -> str:
+    """Warm-cache GET recommendations/ served by gunicorn under wrk, next to the bare endpoint."""
+    if shutil.which("wrk") is None:
+        return "HTTP: skipped, wrk is not installed (Debian package wrk)\n"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "project.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(args.http_workers), "--log-level", "warning"],
+        env=os.environ.copy(),
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        import urllib.request
+
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + BARE_PATH, timeout=2)
+                break
+            except OSError:
+                time.sleep(0.2)
+        rows = []
+        results = {}
+        for label, path in (
+            ('bare APIView {"ok": true}', BARE_PATH),
+            ("GET recommendations/?limit=10, warm cache", f"{API}/recommendations/?limit=10"),
+            ("GET trending/?limit=10, warm cache", f"{API}/trending/?limit=10"),
+        ):
+            _wrk(base + path, cookie, 3, args.http_connections)  # warm-up: loads the model, fills caches
+            results[label] = _wrk(base + path, cookie, args.http_seconds, args.http_connections)
+        bare = results['bare APIView {"ok": true}']
+        for label, (p50, p99, rate) in results.items():
+            rows.append(
+                (
+                    label,
+                    f"{p50:.2f}",
+                    f"{p99:.2f}",
+                    f"{rate:,.0f}",
+                    f"{p50 / bare[0]:.2f}x",
+                    f"{p99 / bare[1]:.2f}x",
+                )
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    title = (
+        f"Over HTTP: gunicorn ({args.http_workers} sync workers) on 127.0.0.1, "
+        f"wrk -t1 -c{args.http_connections} for {args.http_seconds} s per row after 3 s warm-up, "
+        f"one logged-in reader, {n_items:,} items"
+    )
+    return table(title, ("request", "p50 ms", "p99 ms", "req/s", "p50 / bare", "p99 / bare"), rows)
 
 
 if __name__ == "__main__":

@@ -133,18 +133,19 @@ def recommend(
         return Recommendations(items=[], recomm_id=uuid.uuid4().hex, placement=str(placement))
     identity, tuning, req = prepared
     try:
-        # 1. The identity's last L events, newest first: one indexed query.
-        history = load_history(identity, tuning.history_length)
-        # 2. The process-wide model (None: no active version).
+        # 1. The process-wide model (None: no active version).
         loaded = model_store.get_active()
-        # 3. Served from cache when nothing that shapes the list changed (tuning included).
+        # 2. Served from cache when nothing that shapes the list changed (tuning included);
+        #    the identity's newest event id alone keys it, so a hit reads no history.
         key = list_key(
-            "rec", identity_key(identity), generation(identity), history[0].id if history else 0,
+            "rec", identity_key(identity), generation(identity), last_event_id(identity),
             loaded.version.pk if loaded else 0, req.placement, req.limit,
             req.context.pk if req.context else 0, sorted(req.exclude), page_token, tuning,
         )  # fmt: skip
         if use_cache and (hit := cache().get(key)) is not None:
             return hit
+        # 3. The identity's last L events, newest first: one indexed query.
+        history = load_history(identity, tuning.history_length)
         # 4. What this identity may not see, and what editors decided for the placement.
         personal = personalization_enabled(identity)
         excluded = set(req.exclude | req.served)
@@ -448,6 +449,16 @@ def parse_page_token(identity: Any, token: str) -> tuple[str, int, frozenset[int
     if not logs.filter(recomm_id=root).exists():
         raise RecommendationError("Unknown or expired page token.")
     return root, page, frozenset(int(entry["item"]) for entry in served)
+
+
+def last_event_id(identity: Any) -> int:
+    """The id of the identity's newest event (0: none); part of every cache key of its lists."""
+    from recommender.models import Interaction
+
+    if identity is None or (identity.user_id is None and not identity.visitor_id):
+        return 0
+    newest = Interaction.objects.last_events_for(identity.user_id, identity.visitor_id, 1)
+    return newest.values_list("id", flat=True).first() or 0
 
 
 def load_history(identity: Any, length: int) -> list[HistoryEvent]:

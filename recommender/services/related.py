@@ -24,7 +24,14 @@ from recommender.services.candidates import (
     model_similar,
     trending_candidates,
 )
-from recommender.services.recommend import Recommendations, load_history, prepare, safe_fallback, serve
+from recommender.services.recommend import (
+    Recommendations,
+    last_event_id,
+    load_history,
+    prepare,
+    safe_fallback,
+    serve,
+)
 from recommender.services.rules import editorial_plan, personal_exclusions
 
 logger = logging.getLogger(__name__)
@@ -95,16 +102,16 @@ def _related(
     identity, tuning, req = prepared
     try:
         exclude_seen = exclude_seen and tuning.exclude_seen and identity is not None
-        history = load_history(identity, tuning.history_length) if exclude_seen else []
         loaded = model_store.get_active()
         context_id = req.context.pk if req.context else 0
         key = list_key(
             kind, identity_key(identity), generation(identity) if identity else 0,
-            history[0].id if history else 0, loaded.version.pk if loaded else 0,
+            last_event_id(identity) if exclude_seen else 0, loaded.version.pk if loaded else 0,
             req.placement, req.limit, context_id, extra, tuning,
         )  # fmt: skip
         if (hit := cache().get(key)) is not None:
             return hit
+        history = load_history(identity, tuning.history_length) if exclude_seen else []
         excluded = personal_exclusions(identity, history, exclude_seen=exclude_seen)
         plan = editorial_plan(req.placement)
         excluded |= plan.blocked_items | ({context_id} if context_id else set())
