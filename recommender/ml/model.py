@@ -4,7 +4,8 @@ Read top to bottom, in the order data flows (nanoGPT style):
 
 1. ``ItemTable``: every item's vector = learned ID embedding (items seen in training)
    + projection of its frozen content embedding (+ mean of its tag embeddings).
-   An item the model never saw is still represented through its text.
+   An item the model never saw is still represented through its text, and at
+   serving time borrows the ID part of the trained items nearest to it by content.
 2. ``EncoderBlock``: a causal transformer over the history; each event is
    item + event type + position + time-gap bucket.
 3. ``DecoderBlock``: self-attention over the list written so far, cross-attention
@@ -94,7 +95,36 @@ class ItemTable(nn.Module):
             hidden = (torch.rand(keep.shape, device=keep.device) < self.id_dropout) & has_side
             keep = keep & ~hidden
         vectors = self.id.weight * keep[:, None].to(self.id.weight.dtype)
-        return vectors if side is None else vectors + side
+        if side is None:
+            return vectors
+        if not self.training:
+            vectors = vectors + self.borrowed_ids(side)
+        return vectors + side
+
+    def borrowed_ids(self, side: Tensor, k: int = 20, temperature: float = 0.1) -> Tensor:
+        """For items never trained: an ID part borrowed from the trained items nearest by content.
+
+        A cold item scored from content alone lacks the ID part every warm item has, so it
+        ranks below nearly all of them (HR@10 of 0 on ML-1M's cold items). Borrowing the
+        softmax-weighted ID embeddings of its k nearest warm neighbours (cosine of the
+        projected content) puts it where similar items are. Zero rows for warm items.
+        """
+        out = torch.zeros_like(self.id.weight)
+        rows = torch.arange(len(self.trained), device=side.device)
+        has_side = side.abs().sum(1) > 0
+        warm = rows[self.trained & has_side & (rows > 0)]
+        cold = rows[~self.trained & has_side & (rows > 0)]
+        if len(warm) == 0 or len(cold) == 0:
+            return out
+        unit = F.normalize(side.float(), dim=1)
+        warm_ids = self.id.weight[warm].float()
+        for start in range(0, len(cold), 8192):
+            chunk = cold[start : start + 8192]
+            sims = unit[chunk] @ unit[warm].T
+            top = sims.topk(min(k, len(warm)), dim=1)
+            weights = torch.softmax(top.values / temperature, dim=1)
+            out[chunk] = (weights[..., None] * warm_ids[top.indices]).sum(1).to(out.dtype)
+        return out
 
 
 class Attention(nn.Module):

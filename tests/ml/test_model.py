@@ -52,13 +52,19 @@ def test_left_padding_does_not_change_the_state_that_ranks_items():
     assert torch.allclose(model.first_step(memory, valid)[0, -1], padded_state, atol=1e-5)
 
 
-def test_untrained_item_is_represented_by_its_content_alone():
+def test_untrained_item_is_its_content_plus_the_id_of_its_nearest_trained_item():
     model = make_model()
-    model.items.trained[5] = False
+    table = model.items
+    table.trained[5] = False
     with torch.no_grad():
-        model.items.id.weight[5] = 100.0
-    expected = model.items.content_proj(model.items.content[5])
-    assert torch.allclose(model.item_matrix()[5], expected)
+        table.id.weight[5] = 100.0  # never used: the item was not trained
+        table.content[5] = table.content[7]  # the same text as trained item 7
+        side = table.content_proj(table.content)
+        borrowed = model.item_matrix()[5] - side[5]
+        assert torch.cosine_similarity(borrowed, table.id.weight[7], dim=0) > 0.95
+        model.train()  # in training the item is its content alone (what ID dropout teaches)
+        table.id_dropout = 0.0
+        assert torch.allclose(model.item_matrix()[5], side[5])
 
 
 def test_loss_is_finite_with_padding_and_list_steps_and_sampled_softmax():
