@@ -155,6 +155,7 @@ RECOMMENDER = {
 
 # `celery -A project beat`: the recommender's periodic refresh, retrain, trending and cleanup.
 CELERY_BEAT_SCHEDULE = beat_schedule(RECOMMENDER.get("SCHEDULE"))
+CELERY_BEAT_SCHEDULER = "recommender.schedule:TunedScheduler"  # + the admin's intervals, at start
 
 LOGGING = {
     "version": 1,

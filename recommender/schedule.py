@@ -5,7 +5,8 @@ In the host's settings::
     from recommender.schedule import beat_schedule
     CELERY_BEAT_SCHEDULE = beat_schedule(RECOMMENDER.get("SCHEDULE"))
 
-then run ``celery -A project beat``. Defaults (``SCHEDULE`` in ``recommender.conf``):
+then run ``celery -A project beat`` (with ``TunedScheduler`` below, so that the
+intervals edited in the admin apply when beat starts). Defaults (``SCHEDULE`` in ``recommender.conf``):
 refresh hourly, full retrain daily, trending every 10 minutes, cleanup daily, tag
 suggestions hourly, scheduled articles published every 5 minutes. Each value is
 seconds, a ``timedelta`` or any Celery schedule (``crontab(hour=3, minute=0)`` for
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from celery.beat import PersistentScheduler
 
 from recommender.conf import DEFAULTS
 
@@ -70,3 +73,19 @@ def beat_schedule(
         for key, every in merged.items()
         if every is not None
     }
+
+
+class TunedScheduler(PersistentScheduler):
+    """Celery's default beat scheduler, with the recommender's entries read when beat starts.
+
+    ``CELERY_BEAT_SCHEDULE`` is computed while settings.py is imported, before the
+    database can be read, so the intervals edited in the admin's tuning page would
+    never reach beat. Set ``CELERY_BEAT_SCHEDULER = "recommender.schedule:TunedScheduler"``
+    (or ``celery beat -S recommender.schedule:TunedScheduler``): the ``recommender-*``
+    entries are then rebuilt from settings and tuning at start-up; other entries stay.
+    """
+
+    def merge_inplace(self, b: Mapping[str, Any]) -> None:
+        """Celery merges the configured entries at start-up; ours are swapped for fresh ones here."""
+        others = {k: v for k, v in b.items() if not k.startswith("recommender-")}
+        super().merge_inplace({**others, **beat_schedule()})

@@ -261,3 +261,24 @@ def test_admin_tuning_reaches_beat_schedule_gate_and_event_weights():
     assert tuning.gate_tolerance == 0.5
     assert tuning.event_types["impression"] == 0.25
     assert tuning.event_types["like"] > 0  # other types keep their weights
+
+
+@pytest.mark.django_db
+def test_beat_started_with_the_tuned_scheduler_uses_the_admin_intervals(tmp_path):
+    """Settings are read before the database is: the scheduler re-reads the entries when beat starts."""
+    from project.celery import app
+    from recommender.models import TuningSettings
+    from recommender.schedule import TunedScheduler
+    from recommender.services.tuning import invalidate_tuning
+
+    TuningSettings.objects.create(values={"SCHEDULE": {"refresh": 1800, "suggest_tags": None}})
+    invalidate_tuning()
+    scheduler = TunedScheduler(app=app, schedule_filename=str(tmp_path / "beat"), lazy=False)
+    try:
+        entries = scheduler.schedule
+        assert entries["recommender-refresh"].schedule.run_every.total_seconds() == 1800
+        assert "recommender-suggest_tags" not in entries
+        scheduler.merge_inplace({"host-job": {"task": "host.job", "schedule": 60}})
+        assert {"host-job", "recommender-refresh"} <= set(scheduler.schedule)  # the host's entries stay
+    finally:
+        scheduler.close()
