@@ -124,6 +124,10 @@ def run(args: argparse.Namespace) -> str:
         progress=report,
     )
     rec = result.recommender
+    if args.save:
+        from recommender.ml.artifact import save_artifact
+
+        save_artifact(rec, args.save)
     test_histories = histories_for_test(split)
     rows = [
         scores_row("ours, validation", evaluate(rec, split.train, split.valid)),
@@ -170,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cold-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--save", type=Path, default=None, help="keep the trained model in this folder")
     for name, kind in [
         ("epochs", int),
         ("max_minutes", float),
