@@ -259,14 +259,7 @@ class Recommender:
             logits = states @ state.matrix.T
             logits[:, 0] = float("-inf")
             if allowed is not None:
-                keep = torch.tensor(
-                    [state.index[i] for i in allowed if i in state.index],
-                    dtype=torch.long,
-                    device=self.device,
-                )
-                masked = torch.full_like(logits, float("-inf"))
-                masked[:, keep] = logits[:, keep]
-                logits = masked
+                logits = self._only(state, logits, allowed)
             for b, n in enumerate(live):
                 banned = [state.index[i] for i in excludes[n] if i in state.index]
                 if not allow_seen:
@@ -303,6 +296,15 @@ class Recommender:
             ]
         return results
 
+    def _only(self, state: _Serving, scores: Tensor, allowed: Collection[str]) -> Tensor:
+        """scores (..., n_items + 1) with every column outside `allowed` set to -inf."""
+        keep = torch.tensor(
+            [state.index[i] for i in allowed if i in state.index], dtype=torch.long, device=self.device
+        )
+        masked = torch.full_like(scores, float("-inf"))
+        masked[..., keep] = scores[..., keep]
+        return masked
+
     @staticmethod
     def _explain(state: _Serving, chosen: Tensor, histories: list[list[int]]) -> list[list[str | None]]:
         """For each recommended item, the history item most similar to it in the model's item space."""
@@ -332,14 +334,7 @@ class Recommender:
             sims[0] = float("-inf")
             sims[target] = float("-inf")
             if allowed is not None:
-                keep = torch.tensor(
-                    [state.index[i] for i in allowed if i in state.index],
-                    dtype=torch.long,
-                    device=self.device,
-                )
-                masked = torch.full_like(sims, float("-inf"))
-                masked[keep] = sims[keep]
-                sims = masked
+                sims = self._only(state, sims, allowed)
             banned = [state.index[i] for i in exclude if i in state.index]
             if banned:
                 sims.index_fill_(0, torch.tensor(banned, device=self.device), float("-inf"))

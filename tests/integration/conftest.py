@@ -138,3 +138,30 @@ def worker_process(broker, tmp_path) -> Iterator[Callable[[], subprocess.Popen]]
         if proc.poll() is None:
             proc.kill()
         proc.wait(30)
+
+
+# -- the browser tests (admin and tracking): one headless Chromium per module ----------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    executable = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
+    if not Path(executable).exists():
+        pytest.skip(f"no Chromium at {executable}; set PLAYWRIGHT_CHROMIUM_EXECUTABLE")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test body are still sync.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

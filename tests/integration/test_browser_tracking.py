@@ -8,7 +8,6 @@ and another clicked; all land in the database with the recomm_id of the served l
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -29,30 +28,7 @@ serving_settings = serving.serving_settings  # settings, artifact storage in tmp
 trained_models = serving.trained_models
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "serving"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless=new",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "reader-password"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    executable = os.environ.get("PLAYWRIGHT_CHROMIUM_EXECUTABLE", "/usr/bin/chromium")
-    if not Path(executable).exists():
-        pytest.skip(f"no Chromium at {executable}; set PLAYWRIGHT_CHROMIUM_EXECUTABLE")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test body are still sync.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
