@@ -81,12 +81,15 @@ def diversify(
 
     MMR picks the candidate maximising ``λ·final - (1-λ)·max similarity to the picked``;
     λ = 1 is the blended order unchanged. A candidate whose tag already has
-    ``max_per_tag`` items (0 = no cap) is skipped.
+    ``max_per_tag`` items (0 = no cap) is put aside; when every tier is spent and the
+    list is still short, the set-aside items fill it in the order they were reached:
+    the cap spreads a list over topics, it must never make the list shorter.
     """
     similarity = Similarity(rows, tag_relatedness or {})
     picked: list[Candidate] = []
     seen: set[int] = set()
     per_tag: Counter[int] = Counter()
+    capped: list[Candidate] = []
     for tier in tiers:
         pool = []
         for c in tier:
@@ -104,10 +107,11 @@ def diversify(
             closest.pop(best)
             tags = rows[chosen.item_id].tag_ids
             if max_per_tag > 0 and any(per_tag[t] >= max_per_tag for t in tags):
+                capped.append(chosen)
                 continue
             picked.append(chosen)
             per_tag.update(tags)
             closest = [
                 max(s, similarity(c.item_id, chosen.item_id)) for s, c in zip(closest, pool, strict=True)
             ]
-    return picked
+    return picked + capped[: max(0, limit - len(picked))]

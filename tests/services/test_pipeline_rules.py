@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from recommender.models import EditorialRule, Feedback, TuningSettings
-from recommender.services.ranking import freshness
+from recommender.services.candidates import Candidate, ItemRow
+from recommender.services.ranking import diversify, freshness
 from recommender.services.recommend import recommend
 from recommender.services.tuning import get_tuning
 from tests.services import factories
@@ -118,6 +119,15 @@ def test_max_per_tag_caps_hold(session, settings):
     recs = recommend(user, limit=6)
     per_topic = Counter(factories.topic_of(pk) for pk in _ids(recs))
     assert len(recs) == 6 and max(per_topic.values()) == 2
+
+
+def test_the_tag_cap_never_makes_a_list_shorter():
+    """Candidates all on one topic: the cap spreads nothing, so the capped ones fill the list in order."""
+    rows = {pk: ItemRow(pk, None, 0.0, None, (7,)) for pk in range(1, 9)}
+    other = {9: ItemRow(9, None, 0.0, None, (8,))}
+    tier = [Candidate(pk, 1.0, "personalized", final=1.0 - pk / 100) for pk in range(1, 10)]
+    picked = diversify([tier], rows | other, limit=5, diversity_lambda=1.0, max_per_tag=2)
+    assert [c.item_id for c in picked] == [1, 2, 9, 3, 4]  # the other topic first, then the cap relents
 
 
 def test_mmr_lambda_trades_relevance_for_diversity(session, settings):
