@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from recommender.conf import recommender_settings
 from recommender.models import Feedback, Interaction, Item, ModelVersion
+from recommender.services.tuning import get_tuning
 
 
 def item_url(item: Item, obj: Any = None) -> str:
@@ -35,7 +36,7 @@ class LimitField(serializers.IntegerField):
 
     def to_internal_value(self, data: Any) -> int:
         value = super().to_internal_value(data)
-        maximum = int(recommender_settings.MAX_LIMIT)
+        maximum = int(get_tuning().max_limit)
         if value > maximum:
             raise serializers.ValidationError(f"Ensure this value is less than or equal to {maximum}.")
         return value

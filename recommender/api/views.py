@@ -23,11 +23,11 @@ from rest_framework.views import APIView
 from recommender.api import serializers as api
 from recommender.api.permissions import HasIdentity, IsStaffForModelOps, VisitorCsrfCheck
 from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
-from recommender.conf import recommender_settings
 from recommender.identity import identity_from_request
 from recommender.models import Item, ModelVersion
 from recommender.services import feedback, interests, model_registry, privacy, related
 from recommender.services.recommend import RecommendationError, recommend
+from recommender.services.tuning import get_tuning
 
 ERROR = OpenApiResponse(
     OpenApiTypes.OBJECT,
@@ -47,7 +47,7 @@ class InvalidRequest(APIException):
 
 def recommender_limit() -> int:
     """The default list length, read when the request arrives (tunable at run time)."""
-    return int(recommender_settings.DEFAULT_LIMIT)
+    return int(get_tuning().default_limit)
 
 
 def _params(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from django.db.models import Case, Count, FloatField, Max, Q, Sum, Value, When
 from django.utils import timezone
 
 from recommender.conf import recommender_settings
+from recommender.services.tuning import get_tuning
 
 if TYPE_CHECKING:
     from recommender.services.model_store import LoadedModel
@@ -82,7 +83,7 @@ def _to_candidates(pairs: Sequence[tuple[int, float, int | None]], reason: str) 
 
 def positive_history(history: Sequence[HistoryEvent]) -> list[HistoryEvent]:
     """Chronological events that count as interest (weight > 0), as the model was trained on."""
-    weights = recommender_settings.event_weights()
+    weights = get_tuning().event_types
     return [e for e in reversed(history) if weights.get(e.event_type, 0.0) > 0]
 
 
@@ -219,7 +220,7 @@ def cooccurrence_candidates(
     """Items the last ``people`` identities who engaged with this item also engaged with."""
     from recommender.models import Interaction
 
-    positive = [t for t, w in recommender_settings.event_weights().items() if w > 0]
+    positive = [t for t, w in get_tuning().event_types.items() if w > 0]
     recent = list(
         Interaction.objects.filter(item_id=item_id, event_type__in=positive)
         .order_by("-timestamp")
@@ -265,8 +266,8 @@ def trending_candidates(
         )
         if rows:
             return _to_candidates([(pk, score, None) for pk, score in rows], "trending")
-        window_hours = recommender_settings.TRENDING_WINDOW_HOURS
-    weights = {t: w for t, w in recommender_settings.event_weights().items() if w > 0}
+        window_hours = get_tuning().trending_window_hours
+    weights = {t: w for t, w in get_tuning().event_types.items() if w > 0}
     if not weights:
         return []
     weight = Case(

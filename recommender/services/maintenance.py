@@ -12,6 +12,7 @@ from django.utils import timezone
 from recommender.conf import recommender_settings
 from recommender.models import Interaction, Item, ModelVersion, RecommendationLog
 from recommender.services.locks import TrainingBusy, training_lock
+from recommender.services.tuning import get_tuning
 
 logger = logging.getLogger(__name__)
 
@@ -23,9 +24,10 @@ def compute_trending() -> int:
     halved every ``TRENDING_HALF_LIFE_HOURS``, so yesterday's hit fades smoothly.
     """
     now = timezone.now()
-    weights = {t: w for t, w in recommender_settings.event_weights().items() if w > 0}
+    tuning = get_tuning()
+    weights = {t: w for t, w in tuning.event_types.items() if w > 0}
     half_life = float(recommender_settings.TRENDING_HALF_LIFE_HOURS) * 3600.0
-    since = now - timedelta(hours=float(recommender_settings.TRENDING_WINDOW_HOURS))
+    since = now - timedelta(hours=float(tuning.trending_window_hours))
     scores: dict[int, float] = defaultdict(float)
     rows = Interaction.objects.filter(timestamp__gte=since, event_type__in=list(weights))
     for item_id, event_type, ts in rows.values_list("item_id", "event_type", "timestamp").iterator(

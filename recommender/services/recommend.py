@@ -400,7 +400,7 @@ def validate(
         raise RecommendationError(
             f"Unknown placement {placement!r}; expected one of {', '.join(recommender_settings.PLACEMENTS)}."
         )
-    max_limit = int(recommender_settings.MAX_LIMIT)
+    max_limit = int(get_tuning().max_limit)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
         raise RecommendationError(f"limit must be an integer from 1 to {max_limit}.")
     context = None

@@ -97,7 +97,7 @@ def _sequences(events: list[Event]) -> dict[str, UserSequence]:
 
     return build_sequences(
         events,
-        max_len=int(recommender_settings.HISTORY_LENGTH),
+        max_len=int(get_tuning().history_length),
         event_weights=get_tuning().event_types,
     )
 

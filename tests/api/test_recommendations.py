@@ -289,3 +289,16 @@ def test_activating_an_unusable_or_unknown_version_is_refused(session):
     assert response.status_code == 400 and "broken" in response.json()["detail"]
     assert staff.post(reverse("recommender:model-activate", args=[99999999])).status_code == 404
     assert ModelVersion.objects.active() == session.version
+
+
+def test_list_length_defaults_and_bounds_follow_the_admin_tuning(session):
+    """DEFAULT_LIMIT and MAX_LIMIT are tunables: the API reads them from the tuning row, not settings."""
+    from recommender.models import TuningSettings
+
+    TuningSettings.objects.create(values={"DEFAULT_LIMIT": 2, "MAX_LIMIT": 3})
+    client = signed_in(reader(session))
+    url = reverse("recommender:recommendations")
+    assert len(client.get(url).json()["items"]) == 2
+    assert client.get(url, {"limit": 3}).status_code == 200
+    refused = client.get(url, {"limit": 4})
+    assert refused.status_code == 400 and "3" in str(refused.json())
