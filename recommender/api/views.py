@@ -7,6 +7,7 @@ only ever act on the request's own identity — no view accepts a user id.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -26,7 +27,7 @@ from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserT
 from recommender.identity import identity_from_request
 from recommender.models import Item, ModelVersion
 from recommender.services import feedback, interests, model_registry, privacy, related
-from recommender.services.recommend import RecommendationError, recommend
+from recommender.services.recommend import RecommendationError, Recommendations, recommend
 from recommender.services.tuning import get_tuning
 
 ERROR = OpenApiResponse(
@@ -57,6 +58,15 @@ def _params(serializer_class: type[serializers.Serializer], data: Any) -> dict[s
     return serializer.validated_data
 
 
+def _list_response(build: Callable[[], Recommendations]) -> Response:
+    """Serialize the list ``build()`` returns; arguments the service rejects answer 400."""
+    try:
+        recs = build()
+    except RecommendationError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    return Response(api.RecommendationsSerializer(recs).data)
+
+
 class ServingView(APIView):
     """Base of the serving views: throttled per anonymous visitor and per user."""
 
@@ -74,17 +84,15 @@ class RecommendationsView(ServingView):
     )
     def get(self, request: Request) -> Response:
         params = _params(api.RecommendationsQuerySerializer, request.query_params)
-        try:
-            recs = recommend(
+        return _list_response(
+            lambda: recommend(
                 identity_from_request(request),
                 placement=params["placement"],
                 limit=params.get("limit", recommender_limit()),
                 context_item=params.get("context_item"),
                 page_token=params.get("page_token"),
             )
-        except RecommendationError as exc:
-            raise InvalidRequest(str(exc)) from exc
-        return Response(api.RecommendationsSerializer(recs).data)
+        )
 
 
 class SimilarItemsView(ServingView):
@@ -99,13 +107,11 @@ class SimilarItemsView(ServingView):
     def get(self, request: Request, item_id: int) -> Response:
         params = _params(api.LimitQuerySerializer, request.query_params)
         item = get_object_or_404(Item, pk=item_id)
-        try:
-            recs = related.similar(
+        return _list_response(
+            lambda: related.similar(
                 item, limit=params.get("limit", recommender_limit()), identity=identity_from_request(request)
             )
-        except RecommendationError as exc:
-            raise InvalidRequest(str(exc)) from exc
-        return Response(api.RecommendationsSerializer(recs).data)
+        )
 
 
 class TrendingView(ServingView):
@@ -119,15 +125,13 @@ class TrendingView(ServingView):
     )
     def get(self, request: Request) -> Response:
         params = _params(api.TrendingQuerySerializer, request.query_params)
-        try:
-            recs = related.trending(
+        return _list_response(
+            lambda: related.trending(
                 limit=params.get("limit", recommender_limit()),
                 window_hours=params.get("window_hours"),
                 identity=identity_from_request(request),
             )
-        except RecommendationError as exc:
-            raise InvalidRequest(str(exc)) from exc
-        return Response(api.RecommendationsSerializer(recs).data)
+        )
 
 
 class FeedbackView(ServingView):

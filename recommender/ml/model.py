@@ -78,56 +78,73 @@ class ItemTable(nn.Module):
             self.register_buffer("tag_index", torch.zeros(config.n_items, config.max_tags, dtype=torch.long))
             self.tag = nn.Embedding(config.n_tags, config.d_model, padding_idx=0)
 
-    def forward(self) -> Tensor:
-        """(n_items, d) item matrix; in training a random share of IDs is hidden (ID dropout)."""
-        keep = self.trained
+    def side(self, rows: Tensor | None = None) -> Tensor | None:
+        """(R, d) what an item is without its ID: projected content + mean of its tag embeddings."""
+        index = slice(None) if rows is None else rows
         side = None
         if self.content_proj is not None:
-            side = self.content_proj(self.content)
+            side = self.content_proj(self.content[index])
         if self.tag is not None:
-            slots = self.tag_index != 0
-            tags = (self.tag(self.tag_index) * slots[..., None]).sum(1) / slots.sum(1, keepdim=True).clamp(
-                min=1
-            )
+            tag_index = self.tag_index[index]
+            slots = tag_index != 0
+            tags = (self.tag(tag_index) * slots[..., None]).sum(1) / slots.sum(1, keepdim=True).clamp(min=1)
             side = tags if side is None else side + tags
+        return side
+
+    def forward(self, rows: Tensor | None = None) -> Tensor:
+        """(n_items, d) item matrix, or the vectors of `rows` only (serving adds items that way).
+
+        In training a random share of IDs is hidden (ID dropout); at serving time a
+        never-trained item borrows an ID part from its neighbours (`borrowed_ids`).
+        """
+        index = slice(None) if rows is None else rows
+        keep = self.trained[index]
+        side = self.side(rows)
         if self.training and self.id_dropout > 0 and side is not None:
             has_side = side.detach().abs().sum(1) > 0
             hidden = (torch.rand(keep.shape, device=keep.device) < self.id_dropout) & has_side
             keep = keep & ~hidden
-        vectors = self.id.weight * keep[:, None].to(self.id.weight.dtype)
+        vectors = self.id.weight[index] * keep[:, None].to(self.id.weight.dtype)
         if side is None:
             return vectors
         if not self.training:
-            vectors = vectors + self.borrowed_ids(side)
+            all_rows = torch.arange(len(self.trained), device=keep.device)
+            vectors = vectors + self.borrowed_ids(all_rows if rows is None else rows, side)
         return vectors + side
 
-    def borrowed_ids(self, side: Tensor, k: int = 5, temperature: float = 0.05) -> Tensor:
-        """For items never trained: an ID part borrowed from the trained items nearest by content.
+    def borrowed_ids(self, rows: Tensor, side: Tensor, k: int = 5, temperature: float = 0.05) -> Tensor:
+        """For the never-trained items among `rows`: an ID part borrowed from the nearest trained items.
 
         A cold item scored from content alone lacks the ID part every warm item has, so it
         ranks below nearly all of them (HR@10 of 0 on ML-1M's cold items). It borrows the
         direction of the softmax-weighted ID embeddings of its k nearest warm neighbours
-        (cosine of the projected content), at their typical length: a plain average of
-        several vectors is shorter than any of them, and would rank low again. k and the
-        temperature were chosen on ML-1M's cold split (bench.quality --cold-start).
-        Zero rows for warm items.
+        (cosine of `side`, the projected content), at their typical length: a plain
+        average of several vectors is shorter than any of them, and would rank low again.
+        k and the temperature were chosen on ML-1M's cold split (bench.quality --cold-start).
+        Zero rows for warm items. `side` holds the side vectors of `rows`.
         """
-        out = torch.zeros_like(self.id.weight)
-        rows = torch.arange(len(self.trained), device=side.device)
-        has_side = side.abs().sum(1) > 0
-        warm = rows[self.trained & has_side & (rows > 0)]
-        cold = rows[~self.trained & has_side & (rows > 0)]
-        if len(warm) == 0 or len(cold) == 0:
+        out = torch.zeros(len(rows), self.id.embedding_dim, dtype=self.id.weight.dtype, device=side.device)
+        every = torch.arange(len(self.trained), device=side.device)
+        warm = every[self.trained & (every > 0)]
+        cold = ((~self.trained[rows]) & (rows > 0) & (side.abs().sum(1) > 0)).nonzero().flatten()
+        if len(cold) == 0:
             return out
-        unit = F.normalize(side.float(), dim=1)
+        warm_side = self.side(warm)
+        has_side = warm_side.abs().sum(1) > 0
+        warm, warm_side = warm[has_side], warm_side[has_side]
+        if len(warm) == 0:
+            return out
+        warm_unit = F.normalize(warm_side.float(), dim=1)
+        cold_unit = F.normalize(side[cold].float(), dim=1)
         warm_ids = self.id.weight[warm].float()
         for start in range(0, len(cold), 8192):
-            chunk = cold[start : start + 8192]
-            top = (unit[chunk] @ unit[warm].T).topk(min(k, len(warm)), dim=1)
+            chunk = slice(start, start + 8192)
+            top = (cold_unit[chunk] @ warm_unit.T).topk(min(k, len(warm)), dim=1)
             weights = torch.softmax(top.values / temperature, dim=1)[..., None]
             neighbours = warm_ids[top.indices]  # (C, k, d)
             length = (weights[..., 0] * neighbours.norm(dim=-1)).sum(1, keepdim=True)
-            out[chunk] = (F.normalize((weights * neighbours).sum(1), dim=1) * length).to(out.dtype)
+            borrowed = F.normalize((weights * neighbours).sum(1), dim=1) * length
+            out[cold[chunk]] = borrowed.to(out.dtype)
         return out
 
 

@@ -89,3 +89,20 @@ def test_added_items_can_be_recommended_and_found_similar():
     assert "brand-new" in rec
     assert [r.item_id for r in rec.recommend(["i1"], k=1, allowed=["brand-new"])] == ["brand-new"]
     assert rec.similar("brand-new", k=3)
+
+
+def test_adding_items_computes_only_their_rows_and_matches_a_full_rebuild():
+    import torch
+
+    rec = fresh_copy(trained())
+    rng = np.random.default_rng(5)
+    first = rng.normal(size=(3, CONTENT_DIM)).astype(np.float32)
+    rec.add_items({f"new{n}": v for n, v in enumerate(first)})
+    known = rec.item_ids[0]
+    for added in ({"new9": first[0], known: first[1]}, {"new10": first[2], "new1": first[0]}):
+        rec.add_items(added)  # a known trained item re-embedded (full rebuild), then cold ones only
+        incremental = rec._state.matrix
+        with torch.no_grad():
+            rebuilt = rec.model.eval().item_matrix().float()
+        assert incremental.shape == rebuilt.shape == (len(rec.item_ids) + 1, rec.model.config.d_model)
+        assert torch.allclose(incremental, rebuilt, atol=1e-5)

@@ -99,6 +99,7 @@ def test_serving_threads_setting_applies_when_a_model_loads(session, settings):
     import torch
 
     before = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that the assertion below can fail
     settings.RECOMMENDER = {**TEST_SETTINGS, "SERVING_THREADS": 1}
     try:
         model_store.invalidate()
