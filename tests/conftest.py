@@ -9,15 +9,18 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from recommender.services.candidates import row_cache
 from tests import factories
 
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Throttle counters and cached lists live in the cache: no test may inherit another's."""
+    """Throttle counters, cached lists and cached item rows: no test may inherit another's."""
     cache.clear()
+    row_cache.clear()
     yield
     cache.clear()
+    row_cache.clear()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from recommender.conf import recommender_settings
 from recommender.models import EditorialRule
+from recommender.services.caching import bump_site_generation
 
 
 class EditorialRuleForm(forms.ModelForm):
@@ -129,15 +130,20 @@ class EditorialRuleAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected rules", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[EditorialRule]) -> None:
-        self.message_user(request, f"{queryset.update(is_enabled=True)} rule(s) enabled.", messages.SUCCESS)
+        count = queryset.update(is_enabled=True)
+        bump_site_generation()  # QuerySet.update sends no post_save: cached lists would keep the old rules
+        self.message_user(request, f"{count} rule(s) enabled.", messages.SUCCESS)
 
     @admin.action(description="Disable selected rules", permissions=["change"])
     def disable(self, request: HttpRequest, queryset: QuerySet[EditorialRule]) -> None:
-        self.message_user(request, f"{queryset.update(is_enabled=False)} rule(s) disabled.", messages.SUCCESS)
+        count = queryset.update(is_enabled=False)
+        bump_site_generation()
+        self.message_user(request, f"{count} rule(s) disabled.", messages.SUCCESS)
 
     @admin.action(description="End selected rules now", permissions=["change"])
     def end_now(self, request: HttpRequest, queryset: QuerySet[EditorialRule]) -> None:
         count = queryset.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=timezone.now())).update(
             ends_at=timezone.now()
         )
+        bump_site_generation()
         self.message_user(request, f"{count} rule(s) ended.", messages.SUCCESS)

@@ -27,7 +27,7 @@ from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserT
 from recommender.identity import identity_from_request
 from recommender.models import Item, ModelVersion
 from recommender.services import feedback, interests, model_registry, privacy, related
-from recommender.services.recommend import RecommendationError, Recommendations, recommend
+from recommender.services.recommend import RecommendationError, Recommendations, recommend_rendered
 from recommender.services.tuning import get_tuning
 
 ERROR = OpenApiResponse(
@@ -58,13 +58,18 @@ def _params(serializer_class: type[serializers.Serializer], data: Any) -> dict[s
     return serializer.validated_data
 
 
-def _list_response(build: Callable[[], Recommendations]) -> Response:
-    """Serialize the list ``build()`` returns; arguments the service rejects answer 400."""
+def serialize_list(recs: Recommendations) -> dict[str, Any]:
+    """The JSON body of a served list (also what ``recommend_rendered`` caches for the API)."""
+    return api.RecommendationsSerializer(recs).data
+
+
+def _list_response(build: Callable[[], Recommendations | dict[str, Any]]) -> Response:
+    """Serialize the list ``build()`` returns (unless it is already); rejected arguments answer 400."""
     try:
         recs = build()
     except RecommendationError as exc:
         raise InvalidRequest(str(exc)) from exc
-    return Response(api.RecommendationsSerializer(recs).data)
+    return Response(recs if isinstance(recs, dict) else serialize_list(recs))
 
 
 class ServingView(APIView):
@@ -85,7 +90,8 @@ class RecommendationsView(ServingView):
     def get(self, request: Request) -> Response:
         params = _params(api.RecommendationsQuerySerializer, request.query_params)
         return _list_response(
-            lambda: recommend(
+            lambda: recommend_rendered(
+                serialize_list,
                 identity_from_request(request),
                 placement=params["placement"],
                 limit=params.get("limit", recommender_limit()),
@@ -109,7 +115,10 @@ class SimilarItemsView(ServingView):
         item = get_object_or_404(Item, pk=item_id)
         return _list_response(
             lambda: related.similar(
-                item, limit=params.get("limit", recommender_limit()), identity=identity_from_request(request)
+                item,
+                limit=params.get("limit", recommender_limit()),
+                identity=identity_from_request(request),
+                render=serialize_list,
             )
         )
 
@@ -130,6 +139,7 @@ class TrendingView(ServingView):
                 limit=params.get("limit", recommender_limit()),
                 window_hours=params.get("window_hours"),
                 identity=identity_from_request(request),
+                render=serialize_list,
             )
         )
 

@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from recommender.models import EditorialRule, Feedback, Item, ItemTag, ModelVersion
+from recommender.services.caching import bump_site_generation
 
 
 def mark_feedback_reviewed(feedback: QuerySet[Feedback], *, by: Any = None) -> int:
@@ -44,7 +45,10 @@ def add_item_rules(
         EditorialRule(action=action, item_id=item_id, placement=placement, note=note[:200], created_by=by)
         for item_id in sorted(wanted - existing)
     ]
-    return EditorialRule.objects.bulk_create(rules)
+    created = EditorialRule.objects.bulk_create(rules)
+    if created:
+        bump_site_generation()  # bulk_create sends no post_save: cached lists would miss the new rules
+    return created
 
 
 @transaction.atomic
@@ -75,7 +79,10 @@ def review_tag_suggestions(item_tags: QuerySet[ItemTag], status: str) -> int:
     """Accept or reject automatic tag suggestions in bulk (editorial tags are left alone)."""
     if status not in (ItemTag.Status.ACCEPTED, ItemTag.Status.REJECTED):
         raise ValueError(f"A suggestion is accepted or rejected, not {status!r}")
-    return item_tags.filter(source=ItemTag.Source.AUTOMATIC).exclude(status=status).update(status=status)
+    count = item_tags.filter(source=ItemTag.Source.AUTOMATIC).exclude(status=status).update(status=status)
+    if count:
+        bump_site_generation()  # tag rules and caps read accepted tags only
+    return count
 
 
 def start_training(kind: str) -> str:

@@ -69,14 +69,27 @@ def _bump(key: str) -> None:
             store.set(key, 1, GENERATION_TIMEOUT)
 
 
+def site_generation() -> int:
+    """The site-wide generation: moves whenever something that shapes everyone's lists changed."""
+    return int(cache().get(_site_key(), 0))
+
+
 def list_key(kind: str, *parts: Any) -> str:
     """A cache key for one served list; the parts are hashed so any value is safe in any backend."""
-    site = int(cache().get(_site_key(), 0))
+    site = site_generation()
     digest = hashlib.sha1(repr((site, *parts)).encode()).hexdigest()
     return f"{PREFIX}:{kind}:{digest}"
 
 
-# Rules and tuning change what everyone is served; an item's save may unpublish it.
-for _sender in ("recommender.EditorialRule", "recommender.TuningSettings", "recommender.Item"):
+# Rules and tuning change what everyone is served; an item's save may unpublish it; a tag
+# accepted or removed moves items under tag rules and caps. Bulk writes (QuerySet.update,
+# bulk_update) send no signal: the services that do them call bump_site_generation().
+_SENDERS = (
+    "recommender.EditorialRule",
+    "recommender.TuningSettings",
+    "recommender.Item",
+    "recommender.ItemTag",
+)
+for _sender in _SENDERS:
     post_save.connect(bump_site_generation, sender=_sender, dispatch_uid=f"recommender_gen_{_sender}")
     post_delete.connect(bump_site_generation, sender=_sender, dispatch_uid=f"recommender_gen_d_{_sender}")

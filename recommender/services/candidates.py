@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +22,7 @@ from django.db.models import Case, Count, FloatField, Max, Q, Sum, Value, When
 from django.utils import timezone
 
 from recommender.conf import recommender_settings
+from recommender.services.caching import site_generation
 from recommender.services.tuning import get_tuning
 
 if TYPE_CHECKING:
@@ -304,14 +305,86 @@ def fresh_candidates(*, k: int, exclude: Collection[int] = ()) -> list[Candidate
 # -- servable rows -------------------------------------------------------------
 
 
-def load_rows(item_ids: Collection[int]) -> dict[int, ItemRow]:
-    """Ranking data for the ids that are servable now: active and published (two queries)."""
-    from recommender.models import Item, ItemTag
+ROW_CACHE_SECONDS = 60.0  # bounds staleness after writes no signal or service reports (host bulk updates)
+ROW_CACHE_SIZE = 20_000  # rows kept per process (~1.6 kB each with a 384-d vector)
 
+
+class RowCache:
+    """Ranking rows of recently served items, in this process, valid for one site generation.
+
+    Reading ~200 rows and their tags back from the database was a quarter of an
+    uncached recommendation. Anything that changes a row (an Item or ItemTag save,
+    the trending and embedding jobs, tag review) moves the site generation, which
+    empties this cache in every process; ``None`` remembers an id that is not active.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.rows: OrderedDict[int, ItemRow | None] = OrderedDict()
+        self.generation: int | None = None
+        self.expires = 0.0
+
+    def lookup(
+        self, item_ids: Collection[int], generation: int
+    ) -> tuple[dict[int, ItemRow | None], list[int]]:
+        """(cached rows by id, ids to read) for this generation."""
+        with self.lock:
+            if generation != self.generation or time.monotonic() >= self.expires:
+                self.rows.clear()
+                self.generation, self.expires = generation, time.monotonic() + ROW_CACHE_SECONDS
+            found, missing = {}, []
+            for pk in item_ids:
+                if pk in self.rows:
+                    found[pk] = self.rows[pk]
+                    self.rows.move_to_end(pk)
+                else:
+                    missing.append(pk)
+            return found, missing
+
+    def store(self, rows: dict[int, ItemRow | None], generation: int) -> None:
+        with self.lock:
+            if generation != self.generation:  # the generation moved while these were read
+                return
+            self.rows.update(rows)
+            while len(self.rows) > ROW_CACHE_SIZE:
+                self.rows.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rows.clear()
+            self.generation = None
+
+
+row_cache = RowCache()
+
+
+def load_rows(item_ids: Collection[int]) -> dict[int, ItemRow]:
+    """Ranking data for the ids that are servable now: active and published (cached per generation)."""
     if not item_ids:
         return {}
-    raw = _published(Item.objects.active().filter(pk__in=list(item_ids))).values_list(
-        "pk", "published_at", "trending_score", "embedding", "embedding_dim"
+    generation = site_generation()
+    found, missing = row_cache.lookup(item_ids, generation)
+    if missing:
+        read = read_rows(missing)
+        fetched = {pk: read.get(pk) for pk in missing}
+        row_cache.store(fetched, generation)
+        found.update(fetched)
+    now = timezone.now()
+    return {
+        pk: row
+        for pk, row in found.items()
+        if row is not None and (row.published_at is None or row.published_at <= now)
+    }
+
+
+def read_rows(item_ids: Collection[int]) -> dict[int, ItemRow]:
+    """Rows of the active items among ``item_ids``, published or scheduled (two queries)."""
+    from recommender.models import Item, ItemTag
+
+    raw = (
+        Item.objects.active()
+        .filter(pk__in=list(item_ids))
+        .values_list("pk", "published_at", "trending_score", "embedding", "embedding_dim")
     )
     tags: dict[int, list[int]] = {}
     for item_id, tag_id in ItemTag.objects.filter(

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from recommender.conf import recommender_settings
 from recommender.models import Item, ItemTag, Tag
+from recommender.services.caching import bump_site_generation
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ def _embed_rows(embedder: Any, rows: list[tuple[int, str, str]]) -> int:
     # content_hash is written back unchanged unless it was blank (then the text's hash).
     fields = ["content_hash", "embedding", "embedding_model", "embedding_dim", "embedded_hash", "embedded_at"]
     Item.objects.bulk_update(updated, fields, batch_size=500)
+    if updated:
+        bump_site_generation()  # diversity reads the vectors from cached rows
     return len(updated)
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from recommender.conf import recommender_settings
 from recommender.models import Interaction, Item, ModelVersion, RecommendationLog
+from recommender.services.caching import bump_site_generation
 from recommender.services.locks import TrainingBusy, training_lock
 from recommender.services.tuning import get_tuning
 
@@ -41,6 +42,7 @@ def compute_trending() -> int:
         ["trending_score"],
         batch_size=1000,
     )
+    bump_site_generation()  # popularity blends into every list, and served rows cache the score
     return len(scores)
 
 

@@ -68,6 +68,43 @@ class Similarity:
         return best
 
 
+class PoolSimilarity:
+    """Similarity of every item of a pool to one item: one matrix product for the pool's vectors.
+
+    MMR asks "how close is each remaining candidate to what was just picked" once per
+    pick; a Python loop over a 200-item pool per pick cost milliseconds per request.
+    Items without a vector of the pool's dimension go through ``Similarity`` one by one.
+    """
+
+    def __init__(self, pool: Sequence[Candidate], similarity: Similarity) -> None:
+        self.pool = pool
+        self.similarity = similarity
+        vectors = [similarity.rows[c.item_id].vector for c in pool]
+        dims = Counter(v.shape[0] for v in vectors if v is not None)
+        self.dim = dims.most_common(1)[0][0] if dims else 0
+        with_vector = np.array([v is not None and v.shape[0] == self.dim for v in vectors], dtype=bool)
+        self.vector_rows = np.flatnonzero(with_vector)
+        self.other_rows = np.flatnonzero(~with_vector)
+        self.matrix = (
+            np.stack([vectors[i] for i in self.vector_rows]).astype(np.float32, copy=False)
+            if len(self.vector_rows)
+            else np.zeros((0, self.dim), dtype=np.float32)
+        )
+
+    def to(self, item_id: int) -> np.ndarray:
+        """Similarity of each pool item (in pool order) to ``item_id``."""
+        out = np.zeros(len(self.pool))
+        vector = self.similarity.rows[item_id].vector
+        others = self.other_rows
+        if vector is not None and vector.shape[0] == self.dim:
+            out[self.vector_rows] = self.matrix @ vector
+        else:
+            others = np.arange(len(self.pool))
+        for i in others:
+            out[i] = self.similarity(self.pool[i].item_id, item_id)
+        return out
+
+
 def diversify(
     tiers: Sequence[Sequence[Candidate]],
     rows: Mapping[int, ItemRow],
@@ -96,22 +133,30 @@ def diversify(
             if c.item_id in rows and c.item_id not in seen:
                 seen.add(c.item_id)
                 pool.append(c)
-        # max similarity of each pool item to everything picked so far, kept up to date
-        closest = [max((similarity(c.item_id, p.item_id) for p in picked), default=0.0) for c in pool]
-        while pool and len(picked) < limit:
-            best = max(
-                range(len(pool)),
-                key=lambda i: diversity_lambda * pool[i].final - (1 - diversity_lambda) * closest[i],
-            )
-            chosen = pool.pop(best)
-            closest.pop(best)
-            tags = rows[chosen.item_id].tag_ids
-            if max_per_tag > 0 and any(per_tag[t] >= max_per_tag for t in tags):
-                capped.append(chosen)
-                continue
-            picked.append(chosen)
-            per_tag.update(tags)
-            closest = [
-                max(s, similarity(c.item_id, chosen.item_id)) for s, c in zip(closest, pool, strict=True)
-            ]
+        if not pool or len(picked) >= limit:
+            continue
+        to_pool = PoolSimilarity(pool, similarity)
+        # max similarity of each pool item to everything picked so far (0 before the first pick;
+        # a cosine may be negative, so no floor after it), kept up to date
+        closest = np.zeros(len(pool))
+        for n, p in enumerate(picked):
+            closest = to_pool.to(p.item_id) if n == 0 else np.maximum(closest, to_pool.to(p.item_id))
+        relevance = diversity_lambda * np.array([c.final for c in pool])
+        left = np.ones(len(pool), dtype=bool)
+        while left.any() and len(picked) < limit:
+            # Scores only move when an item is picked, so one sort serves every capped item
+            # set aside before the next pick; stable, so equals keep the blended order.
+            order = np.argsort(-(relevance - (1 - diversity_lambda) * closest), kind="stable")
+            for best in order[left[order]]:
+                left[best] = False
+                chosen = pool[best]
+                tags = rows[chosen.item_id].tag_ids
+                if max_per_tag > 0 and any(per_tag[t] >= max_per_tag for t in tags):
+                    capped.append(chosen)
+                    continue
+                similar = to_pool.to(chosen.item_id)
+                closest = similar if not picked else np.maximum(closest, similar)
+                picked.append(chosen)
+                per_tag.update(tags)
+                break
     return picked + capped[: max(0, limit - len(picked))]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,17 +128,45 @@ def recommend(
     ``page_token`` (a previous ``next_page_token``, or a ``recomm_id``) returns the next
     items, never repeating an item of the previous pages.
     """
+    args = (request_or_identity, placement, limit, context_item, exclude, page_token)
+    return _recommend(args, use_cache=use_cache, render=None)
+
+
+def recommend_rendered(
+    render: Callable[[Recommendations], Any],
+    request_or_identity: Any,
+    placement: str = "default",
+    limit: int = 10,
+    context_item: Item | int | None = None,
+    exclude: Iterable[int] = (),
+    page_token: str | None = None,
+) -> Any:
+    """``render(recommend(...))``, with the rendered form cached instead of the list.
+
+    What an API response or a template needs is plain data; caching that makes a warm
+    hit one cache read, with no host objects to unpickle and no serializer to run.
+    ``render`` must be a module-level function: its dotted name is part of the key.
+    """
+    args = (request_or_identity, placement, limit, context_item, exclude, page_token)
+    return _recommend(args, use_cache=True, render=render)
+
+
+def _recommend(args: tuple, *, use_cache: bool, render: Callable[[Recommendations], Any] | None) -> Any:
+    """The pipeline behind :func:`recommend` and :func:`recommend_rendered`."""
+    finish_with = render or (lambda recs: recs)
+    request_or_identity, placement, limit, context_item, exclude, page_token = args
     prepared = prepare(request_or_identity, placement, limit, context_item, exclude, page_token)
     if prepared is None:
-        return Recommendations(items=[], recomm_id=uuid.uuid4().hex, placement=str(placement))
+        return finish_with(Recommendations(items=[], recomm_id=uuid.uuid4().hex, placement=str(placement)))
     identity, tuning, req = prepared
+    kind = f"rec:{render.__module__}.{render.__qualname__}" if render else "rec"
     try:
         # 1. The process-wide model (None: no active version).
         loaded = model_store.get_active()
         # 2. Served from cache when nothing that shapes the list changed (tuning included);
         #    the identity's newest event id alone keys it, so a hit reads no history.
         key = list_key(
-            "rec", identity_key(identity), generation(identity), last_event_id(identity),
+            kind, identity_key(identity), generation(identity), last_event_id(identity),
             loaded.version.pk if loaded else 0, req.placement, req.limit,
             req.context.pk if req.context else 0, sorted(req.exclude), page_token, tuning,
         )  # fmt: skip
@@ -164,12 +192,13 @@ def recommend(
             identity, req, tiers, excluded, plan, tuning,
             model=loaded if used_model else None, history=history if personal else [],
         )  # fmt: skip
+        out = finish_with(recs)
         if use_cache:
-            cache().set(key, recs, tuning.cache_timeout)
-        return recs
+            cache().set(key, out, tuning.cache_timeout)
+        return out
     except Exception:
         logger.exception("recommendation pipeline failed; serving the non-personalized fallback")
-        return safe_fallback(identity, req, tuning)
+        return finish_with(safe_fallback(identity, req, tuning))
 
 
 def gather_candidates(

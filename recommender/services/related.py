@@ -37,14 +37,16 @@ from recommender.services.rules import editorial_plan, personal_exclusions
 logger = logging.getLogger(__name__)
 
 Tiers = tuple[list[list[Candidate]], bool]  # candidate tiers, whether the model produced them
+Render = Callable[[Recommendations], Any] | None  # a module-level function: its name keys the cache
 
 
 def similar(
-    item: Any, *, limit: int = 10, identity: Any = None, placement: str = "article"
-) -> Recommendations:
+    item: Any, *, limit: int = 10, identity: Any = None, placement: str = "article", render: Render = None
+) -> Any:
     """Items like ``item`` (an Item or its id): the model's item space, else content + co-occurrence.
 
-    With an identity, what it has already seen is left out (when EXCLUDE_SEEN).
+    With an identity, what it has already seen is left out (when EXCLUDE_SEEN). With
+    ``render``, returns and caches ``render(list)`` (see ``recommend_rendered``).
     """
 
     def build(loaded: model_store.LoadedModel | None, excluded: set[int], k: int, context_id: int) -> Tiers:
@@ -59,12 +61,19 @@ def similar(
             found = sorted(merged.values(), key=lambda c: -c.score)
         return [found, trending_candidates(k=k, exclude=excluded)], bool(loaded and found)
 
-    return _related("similar", build, identity, placement, limit, context=item, exclude_seen=True)
+    return _related(
+        "similar", build, identity, placement, limit, context=item, exclude_seen=True, render=render
+    )
 
 
 def trending(
-    *, limit: int = 10, window_hours: float | None = None, identity: Any = None, placement: str = "default"
-) -> Recommendations:
+    *,
+    limit: int = 10,
+    window_hours: float | None = None,
+    identity: Any = None,
+    placement: str = "default",
+    render: Render = None,
+) -> Any:
     """The most engaged-with items (decayed score, or counts in the last ``window_hours``), unread ones."""
 
     def build(loaded: model_store.LoadedModel | None, excluded: set[int], k: int, context_id: int) -> Tiers:
@@ -73,7 +82,9 @@ def trending(
             fresh_candidates(k=k, exclude=excluded),
         ], False
 
-    return _related("trending", build, identity, placement, limit, extra=window_hours, exclude_seen=True)
+    return _related(
+        "trending", build, identity, placement, limit, extra=window_hours, exclude_seen=True, render=render
+    )
 
 
 def fresh(*, limit: int = 10, identity: Any = None, placement: str = "default") -> Recommendations:
@@ -95,11 +106,15 @@ def _related(
     context: Any = None,
     extra: Any = None,
     exclude_seen: bool = False,
-) -> Recommendations:
+    render: Render = None,
+) -> Any:
+    finish_with = render or (lambda recs: recs)
     prepared = prepare(identity, placement, limit, context, (), None)
     if prepared is None:
-        return Recommendations(items=[], recomm_id=uuid.uuid4().hex, placement=str(placement))
+        return finish_with(Recommendations(items=[], recomm_id=uuid.uuid4().hex, placement=str(placement)))
     identity, tuning, req = prepared
+    if render is not None:
+        kind = f"{kind}:{render.__module__}.{render.__qualname__}"
     try:
         exclude_seen = exclude_seen and tuning.exclude_seen and identity is not None
         loaded = model_store.get_active()
@@ -117,8 +132,9 @@ def _related(
         excluded |= plan.blocked_items | ({context_id} if context_id else set())
         tiers, used_model = build(loaded, excluded, max(tuning.candidates, req.limit), context_id)
         recs = serve(identity, req, tiers, excluded, plan, tuning, model=loaded if used_model else None)
-        cache().set(key, recs, tuning.cache_timeout)
-        return recs
+        out = finish_with(recs)
+        cache().set(key, out, tuning.cache_timeout)
+        return out
     except Exception:
         logger.exception("%s list failed; serving the non-personalized fallback", kind)
-        return safe_fallback(identity, req, tuning)
+        return finish_with(safe_fallback(identity, req, tuning))

@@ -197,7 +197,10 @@ def _sync_editorial_tags(item: Item, tags: Iterable[tuple[str, str]], tag_cache:
             ],
             ignore_conflicts=True,
         )
-    return bool(stale or promoted or missing)
+    changed = bool(stale or promoted or missing)
+    if promoted or missing:  # bulk writes send no signal; tag rules and caps read these tags
+        bump_site_generation()
+    return changed
 
 
 def _tag(slug: str, name: str, tag_cache: dict[str, Tag]) -> Tag:
