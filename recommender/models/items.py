@@ -67,6 +67,8 @@ class Item(models.Model):
         indexes = [
             models.Index(fields=["is_active", "-published_at"], name="rec_item_active_pub"),
             models.Index(fields=["is_active", "-trending_score"], name="rec_item_active_trend"),
+            # Every serving process asks "anything embedded since?" every MODEL_CHECK_INTERVAL.
+            models.Index(fields=["embedded_at"], name="rec_item_embedded_at"),
         ]
 
     def __str__(self) -> str:

@@ -155,9 +155,12 @@ def _add_new_items(loaded: LoadedModel) -> None:
         return
     # Every embedded item, active or not: serving filters by state, and an item
     # re-published later keeps its embedding time, so it must already be known.
-    embedded = Item.objects.filter(embedding__isnull=False)
-    until = embedded.aggregate(last=Max("embedded_at"))["last"]  # first, so nothing slips between
-    items = embedded.filter(embedding_dim=dimension)
+    # Read first, so nothing slips between; on the embedded_at index, so the check every
+    # MODEL_CHECK_INTERVAL is not a scan of the catalogue (it stalled requests for a second).
+    until = Item.objects.aggregate(last=Max("embedded_at"))["last"]
+    if loaded.embedded_until is not None and until == loaded.embedded_until:
+        return
+    items = Item.objects.filter(embedding__isnull=False, embedding_dim=dimension)
     embedder_name = (loaded.recommender.metadata.get("embedder") or {}).get("name")
     if embedder_name:  # vectors from another embedder would mean something else to the model
         items = items.filter(embedding_model=embedder_name)
