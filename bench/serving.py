@@ -90,7 +90,35 @@ def _bench_urlpatterns() -> list:
         def get(self, request: Request) -> Response:
             return Response({"ok": True})
 
-    return [path(BARE_PATH.strip("/") + "/", BareView.as_view()), path("", include("project.urls"))]
+    return [
+        path(BARE_PATH.strip("/") + "/", BareView.as_view()),
+        path("bench/page/<int:item_id>/<str:variant>/", page_view),
+        path("", include("project.urls")),
+    ]
+
+
+PAGE = """{%% load recommender %%}<!doctype html><html><head><title>{{ item.title }}</title></head><body>
+<main><h1>{{ item.title }}</h1><p>{{ item.text }}</p></main>%s</body></html>"""
+BLOCKS = """<aside>{% recommended_for_you limit=6 placement="home" %}{% similar_items item limit=4 %}
+{% trending limit=5 %}</aside>"""
+
+
+def page_view(request: Any, item_id: int, variant: str) -> Any:
+    """An article-like page, with the three recommendation blocks ("blocks") or without ("plain").
+
+    The difference between the two is what the blocks add to a page: the tags, their
+    services (served from the cache when warm) and their templates.
+    """
+    from django.http import HttpResponse
+    from django.shortcuts import get_object_or_404
+    from django.template import engines
+
+    from recommender.models import Item
+
+    item = get_object_or_404(Item, pk=item_id)
+    source = PAGE % (BLOCKS if variant == "blocks" else "")
+    html = engines["django"].from_string(source).render({"item": item}, request)
+    return HttpResponse(html)
 
 
 def __getattr__(name: str) -> Any:
@@ -362,6 +390,22 @@ def bench_size(
             if response.json()["recomm_id"] != served[kind][n % n_users]:
                 raise SystemExit(f"{labels[kind]}: a 'cached' request was not served from the cache")
 
+    # A page with the three blocks against the same page without them, the blocks' lists cached.
+    pages = {
+        variant: get(lambda u, variant=variant: f"/bench/page/{similar_items[u]}/{variant}/")
+        for variant in ("plain", "blocks")
+    }
+    for u in range(n_users):
+        ok(pages["blocks"](u))  # fills the cache: every measured page is a warm one
+    for variant, label in (("plain", "page without blocks"), ("blocks", "page with 3 blocks, warm cache")):
+        *stats, results = measure(pages[variant], runs, 0, check=ok)
+        rows.append((label, tuple(stats)))
+        if variant == "blocks" and not all(
+            r.content.count(b"data-recommender-block=") == 3 and b"block--fallback" not in r.content
+            for r in results
+        ):
+            raise SystemExit("a page with blocks did not render its three blocks (or fell back)")
+
     # The uncached lists were computed, not cached: each has its own recomm_id (and log row).
     for kind, results in fresh.items():
         ids = [r.json()["recomm_id"] for r in results]
@@ -373,6 +417,11 @@ def bench_size(
 
     base = bare[0]
     body = [(label, p50, p99, cpu, f"{p50 / base:.1f}x") for label, (p50, p99, cpu) in rows]
+    timings = dict(rows)
+    plain, blocks = timings["page without blocks"], timings["page with 3 blocks, warm cache"]
+    body.append(
+        ("the 3 blocks add to the page", blocks[0] - plain[0], blocks[1] - plain[1], blocks[2] - plain[2], "")
+    )
     title = (
         f"Serving latency, {n_items:,} items ({trained_items:,} trained + {n_items - trained_items:,} "
         f"content-only), {n_users} logged-in readers in rotation, {runs} runs after {warmup} warm-up "
