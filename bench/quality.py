@@ -188,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("patience", int),
         ("sampled_softmax_negatives", int),
         ("aux_positions", int),
+        ("id_dropout", float),
         ("val_max_users", int),
     ]:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
