@@ -486,8 +486,7 @@ def last_event_id(identity: Any) -> int:
 
     if identity is None or (identity.user_id is None and not identity.visitor_id):
         return 0
-    newest = Interaction.objects.last_events_for(identity.user_id, identity.visitor_id, 1)
-    return newest.values_list("id", flat=True).first() or 0
+    return Interaction.objects.newest_id(identity.user_id, identity.visitor_id)
 
 
 def load_history(identity: Any, length: int) -> list[HistoryEvent]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from recommender.models import EditorialRule, Interaction, ItemTag
 from recommender.services import admin_actions, maintenance
@@ -82,3 +85,19 @@ def test_a_rendered_list_is_cached_and_renewed_by_a_new_event(session, settings)
     assert len(queries) == 1, [q["sql"] for q in queries.captured_queries]  # the newest event id
     factories.add_events(user, [next(i for i in session.items["football"] if i.pk == rendered[0])])
     assert rendered[0] not in recommend_rendered(ids_of, user, limit=3)
+
+
+def test_the_newest_event_id_is_the_first_of_the_last_events(db):
+    """The raw query every cache hit runs agrees with the ORM's ``last_events_for``, ties included."""
+    items = [factories.make_item(topic="climate") for _ in range(3)]
+    user, visitor, nobody = factories.user_identity(), factories.visitor_identity(), factories.user_identity()
+    start = timezone.now() - timedelta(hours=1)
+    factories.add_events(user, items, start=start)
+    factories.add_events(user, items[:1], start=start + timedelta(minutes=2))  # ties the newest
+    factories.add_events(visitor, items[::-1])
+    for who in (user, visitor, nobody):
+        newest = Interaction.objects.last_events_for(who.user_id, who.visitor_id, 1).first()
+        assert Interaction.objects.newest_id(who.user_id, who.visitor_id) == (newest.pk if newest else 0)
+    assert Interaction.objects.newest_id(user.user_id) == max(
+        Interaction.objects.filter(user_id=user.user_id).values_list("pk", flat=True)
+    )
