@@ -30,8 +30,10 @@ to be a 200 (the throttle rates are raised for the run) and, for the lists, to b
 fresh or cached as labelled. Uncached lists still find the ranking rows of items
 served before in the per-process row cache; one row empties it before each call.
 A demo-like page with the three template-tag blocks is timed against the same page
-without them (the blocks' lists cached), for what the blocks add to a page. Timings on a shared machine move from run to run:
-compare the rows of one run, and read the CPU-time column, which moves less.
+without them (the blocks' lists cached), for what the blocks add to a page. Timings
+on a shared machine move from run to run: compare the rows of one run, and read the
+CPU-time column, which moves less. Over HTTP the rows are measured in interleaved
+rounds and the median round is reported, so a slow spell does not land on one row.
 """
 
 from __future__ import annotations
@@ -469,6 +471,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--http-workers", type=int, default=2)
     parser.add_argument("--http-connections", type=int, default=4)
     parser.add_argument("--http-seconds", type=int, default=10)
+    parser.add_argument("--http-rounds", type=int, default=3, help="interleaved rounds; the median is shown")
     args = parser.parse_args(argv)
     sizes = sorted({int(s) for s in args.items.split(",") if s})
     if not sizes or args.runs < 1 or args.users < 1 or args.events < 3:
@@ -597,12 +600,12 @@ def bench_http(cookie: str, n_items: int, args: argparse.Namespace) -> str:
             except OSError:
                 time.sleep(0.2)
         rows = []
-        results = {}
-        for label, path in (
-            ('bare APIView {"ok": true}', BARE_PATH),
-            ("GET recommendations/?limit=10, warm cache", f"{API}/recommendations/?limit=10"),
-            ("GET trending/?limit=10, warm cache", f"{API}/trending/?limit=10"),
-        ):
+        paths = {
+            'bare APIView {"ok": true}': BARE_PATH,
+            "GET recommendations/?limit=10, warm cache": f"{API}/recommendations/?limit=10",
+            "GET trending/?limit=10, warm cache": f"{API}/trending/?limit=10",
+        }
+        for path in paths.values():
             # Warm-up: every gunicorn worker loads the model (and the content-only items) on its
             # first request, which takes seconds at 100k items; wait until no request is slow.
             calm = 0
@@ -611,7 +614,11 @@ def bench_http(cookie: str, n_items: int, args: argparse.Namespace) -> str:
                 calm = calm + 1 if p99 < 200 else 0
                 if calm == 2:
                     break
-            results[label] = _wrk(base + path, cookie, args.http_seconds, args.http_connections)
+        runs: dict[str, list[tuple[float, float, float]]] = {label: [] for label in paths}
+        for _ in range(args.http_rounds):  # interleaved: drift on a shared machine hits every row alike
+            for label, path in paths.items():
+                runs[label].append(_wrk(base + path, cookie, args.http_seconds, args.http_connections))
+        results = {label: tuple(np.median(np.array(r), axis=0)) for label, r in runs.items()}
         bare = results['bare APIView {"ok": true}']
         for label, (p50, p99, rate) in results.items():
             rows.append(
@@ -629,8 +636,8 @@ def bench_http(cookie: str, n_items: int, args: argparse.Namespace) -> str:
         server.wait(timeout=30)
     title = (
         f"Over HTTP: gunicorn ({args.http_workers} sync workers) on 127.0.0.1, "
-        f"wrk -t1 -c{args.http_connections} for {args.http_seconds} s per row "
-        "after warm-up (two 3-s runs with p99 < 200 ms), "
+        f"wrk -t1 -c{args.http_connections} for {args.http_seconds} s per row and round, "
+        f"median of {args.http_rounds} interleaved rounds, after warm-up (two 3-s runs with p99 < 200 ms), "
         f"one logged-in reader, {n_items:,} items"
     )
     return table(title, ("request", "p50 ms", "p99 ms", "req/s", "p50 / bare", "p99 / bare"), rows)
