@@ -174,6 +174,16 @@ class Recommender:
             gap_buckets(seq.timestamps),
         )
 
+    def _seen(self, history: History) -> list[int]:
+        """Columns of every known item in the history, also those older than the model's window.
+
+        The model reads the last max_len events; what a reader saw before that is still
+        seen, and must not come back as a recommendation.
+        """
+        items = history.items if isinstance(history, UserSequence) else history
+        index = self._state.index
+        return list({index[i] for i in items if i in index})
+
     def _batch(self, rows: Sequence[tuple[list[int], list[int], list[int]]]) -> tuple[Tensor, Tensor, Tensor]:
         """Left-pad to the longest row: (B, L) items, event types, gap buckets."""
         length = max(len(r[0]) for r in rows)
@@ -206,7 +216,7 @@ class Recommender:
             logits = states.float() @ state.matrix.T
             logits[:, 0] = float("-inf")
             if exclude_seen:
-                seen = [(b, i) for b, r in enumerate(rows) for i in r[0]]
+                seen = [(b, i) for b, h in enumerate(histories) for i in self._seen(h)]
                 if seen:
                     at = torch.tensor(seen, device=self.device).T
                     logits[at[0], at[1]] = float("-inf")
@@ -284,7 +294,7 @@ class Recommender:
             for b, n in enumerate(live):
                 banned = [state.index[i] for i in excludes[n] if i in state.index]
                 if not allow_seen:
-                    banned += rows[n][0]
+                    banned += self._seen(histories[n])
                 if banned:
                     logits[b].index_fill_(0, torch.tensor(banned, device=self.device), float("-inf"))
             log_norm = torch.logsumexp(logits, dim=1, keepdim=True)

@@ -18,6 +18,19 @@ def test_history_items_are_excluded_unless_allow_seen():
     assert set(history) <= set(with_seen)
 
 
+def test_items_seen_before_the_models_window_are_excluded_too():
+    """The model reads the last max_len events; an item read earlier is still seen."""
+    rec = trained()
+    window = rec.model.config.max_len
+    others = [f"i{n}" for n in range(1, 40)][:window]
+    history = ["i0", *others]  # i0 is older than the last `window` events
+    assert len(history) > window
+    assert rec.scores([history])[0][rec.row("i0")] == float("-inf")
+    everything = [r.item_id for r in rec.recommend(history, k=40)]
+    assert everything and "i0" not in everything and not set(everything) & set(history)
+    assert "i0" in [r.item_id for r in rec.recommend(others, k=40)]  # not seen: it can come back
+
+
 def test_excluded_items_are_never_returned_and_allowed_restricts_candidates():
     rec = trained()
     nxt = successor_map()
