@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models import Q
 
 
 class ItemQuerySet(models.QuerySet):
@@ -65,8 +66,14 @@ class Item(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["is_active", "-published_at"], name="rec_item_active_pub"),
-            models.Index(fields=["is_active", "-trending_score"], name="rec_item_active_trend"),
+            # Trending and fresh lists walk these in order and stop after k rows; with the
+            # pk tie-break inside the index no sort of the whole catalogue is needed.
+            models.Index(
+                fields=["-published_at", "-id"], condition=Q(is_active=True), name="rec_item_active_pub"
+            ),
+            models.Index(
+                fields=["-trending_score", "-id"], condition=Q(is_active=True), name="rec_item_active_trend"
+            ),
             # Every serving process asks "anything embedded since?" every MODEL_CHECK_INTERVAL.
             models.Index(fields=["embedded_at"], name="rec_item_embedded_at"),
         ]

@@ -294,7 +294,8 @@ def fresh_candidates(*, k: int, exclude: Collection[int] = ()) -> list[Candidate
     from recommender.models import Item
 
     rows = list(
-        _published(Item.objects.active().filter(published_at__isnull=False))
+        Item.objects.active()
+        .filter(published_at__lte=timezone.now())  # one range on the index, not an OR of two
         .exclude(pk__in=list(exclude))
         .order_by("-published_at", "-pk")
         .values_list("pk", "published_at")[:k]
