@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from recommender.models import EditorialRule, Feedback, ModelVersion, RecommendationLog
+from recommender.models import EditorialRule, Feedback, Item, ModelVersion, RecommendationLog
 from recommender.services import model_store
+from recommender.services.candidates import fresh_candidates
 from recommender.services.recommend import RecommendationError
 from recommender.services.related import fresh, similar, trending
 from tests.services import factories
@@ -101,3 +102,18 @@ def test_fresh_is_newest_first_and_skips_scheduled_items(session):
     recs = fresh(limit=5)
     assert recs.items[0].item == newest and recs.items[0].reason == "fresh"
     assert "Tomorrow" not in [r.item.title for r in recs]
+
+
+def test_fresh_leaves_out_undated_and_inactive_items(session):
+    """fresh's query is one date range (for its index): items with no date must still fall out."""
+    undated = factories.make_item(topic="climate", title="Undated")
+    Item.objects.filter(pk=undated.pk).update(published_at=None)
+    retired = factories.make_item(topic="climate", title="Retired", published_at=timezone.now())
+    Item.objects.filter(pk=retired.pk).update(is_active=False)
+    dated = factories.make_item(
+        topic="climate", title="Dated", published_at=timezone.now() - timedelta(hours=1)
+    )
+    titles = [r.item.title for r in fresh(limit=50)]
+    assert "Dated" in titles
+    assert "Undated" not in titles and "Retired" not in titles
+    assert dated.pk in {c.item_id for c in fresh_candidates(k=50)}
