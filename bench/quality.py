@@ -134,6 +134,9 @@ def run(args: argparse.Namespace) -> str:
         scores_row("ours, test", evaluate(rec, test_histories, split.test)),
     ]
     if dataset.exact_users:
+        # What a skipped step costs: validation again, with the event before the target removed.
+        skipped = {u: s.head(-1) for u, s in split.train.items() if len(s) >= 2}
+        rows.append(scores_row("ours, validation, one step skipped", evaluate(rec, skipped, split.valid)))
         # The other users lack their original second-to-last event (see the data set's README),
         # so their test step skips an item: only the exact users' test compares with the papers.
         exact_valid = {u: t for u, t in split.valid.items() if u in dataset.exact_users}
@@ -189,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("sampled_softmax_negatives", int),
         ("aux_positions", int),
         ("id_dropout", float),
+        ("later_targets", int),
+        ("later_weight", float),
         ("val_max_users", int),
     ]:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)

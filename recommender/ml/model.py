@@ -321,6 +321,8 @@ class Seq2SeqRecommender(nn.Module):
         aux_positions: int = 0,
         negatives: Tensor | None = None,
         log_q: Tensor | None = None,
+        later: Tensor | None = None,
+        later_weight: float = 0.0,
     ) -> tuple[Tensor, Tensor | None]:
         """Next-item cross-entropy at every position (+ list-step loss at a few sampled positions).
 
@@ -328,33 +330,56 @@ class Seq2SeqRecommender(nn.Module):
         are computed only at positions with a target. With `negatives` (shared sampled
         item indices) and `log_q` (log sampling probability per item) the softmax runs
         over target + negatives with log-Q correction instead of the full catalogue.
+        later (B, L, K): the K items after the next one (0 = none); each adds
+        `later_weight` x its cross-entropy, so step 0 learns the near future, not one
+        exact successor. Tracked histories miss events (another device, an untracked
+        page), and a recommended list is read over several visits.
         """
         table = self.item_matrix()
         memory = self.encode(items, event_types, gaps, table)
         valid = items != 0
         states = self.first_step(memory, valid)
         has_target = targets != 0
-        main = self._cross_entropy(states[has_target], targets[has_target], table, negatives, log_q)
+        goals = targets[has_target][:, None]
+        if later is not None and later_weight > 0:
+            goals = torch.cat([goals, later[has_target]], dim=1)
+        main = self._cross_entropy(states[has_target], goals, table, negatives, log_q, later_weight)
         if aux_positions <= 0 or self.config.list_len < 2:
             return main, None
         aux = self._list_loss(memory, valid, targets, table, aux_positions)
         return main, aux
 
     def _cross_entropy(
-        self, states: Tensor, targets: Tensor, table: Tensor, negatives: Tensor | None, log_q: Tensor | None
+        self,
+        states: Tensor,
+        goals: Tensor,
+        table: Tensor,
+        negatives: Tensor | None,
+        log_q: Tensor | None,
+        later_weight: float = 0.0,
     ) -> Tensor:
+        """Mean over rows of: CE(goal 0) + later_weight x CE(each later goal that exists).
+
+        goals (N, 1 + K) item indices, column 0 the next item (always present), 0 = none.
+        One softmax per row serves every goal.
+        """
         if negatives is None:
             logits = states @ table.to(states.dtype).T
             logits[:, 0] = float("-inf")
-            return F.cross_entropy(logits.float(), targets)
-        pos = (states * table[targets].to(states.dtype)).sum(-1, keepdim=True)
-        neg = states @ table[negatives].to(states.dtype).T
-        if log_q is not None:
-            pos = pos - log_q[targets][:, None]
-            neg = neg - log_q[negatives][None, :]
-        neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
-        logits = torch.cat([pos, neg], dim=1).float()
-        return F.cross_entropy(logits, torch.zeros_like(targets))
+            nll = -torch.log_softmax(logits.float(), dim=1).gather(1, goals)
+        else:
+            pos = (states[:, None, :] * table[goals].to(states.dtype)).sum(-1)  # (N, 1 + K)
+            neg = states @ table[negatives].to(states.dtype).T  # (N, S)
+            if log_q is not None:
+                pos = pos - log_q[goals]
+                neg = neg - log_q[negatives][None, :]
+            # A sampled negative that is one of the row's goals is no negative.
+            neg = neg.masked_fill((negatives[None, :, None] == goals[:, None, :]).any(-1), float("-inf"))
+            pos, rest = pos.float(), torch.logsumexp(neg.float(), dim=1, keepdim=True)
+            nll = torch.logaddexp(pos, rest) - pos
+        weights = torch.full((goals.size(1),), later_weight, device=nll.device)
+        weights[0] = 1.0
+        return (nll.masked_fill(goals == 0, 0.0) * weights).sum(1).mean()
 
     def _list_loss(
         self, memory: Tensor, valid: Tensor, targets: Tensor, table: Tensor, per_row: int

@@ -55,6 +55,8 @@ class TrainConfig:
     sampled_softmax_negatives: int | None = None  # None = full-catalogue softmax
     aux_positions: int = 2  # positions per sequence that train the list-writing decoder steps
     aux_weight: float = 0.3
+    later_targets: int = 0  # items after the next one that each position also learns to predict
+    later_weight: float = 0.5  # the weight of each of those in the loss (the next item has 1)
     threads: int | None = None  # torch CPU threads (None = torch's default)
 
 
@@ -321,6 +323,7 @@ def train(
             chunk = data[:, batch_rows, -width:].to(device, non_blocking=True)
             items, types, gaps = chunk[0, :, :-1], chunk[1, :, :-1], chunk[2, :, :-1]
             targets = chunk[0, :, 1:].masked_fill(items == 0, 0)
+            later = _later_targets(chunk[0], config.later_targets) if config.later_targets else None
             negatives = None
             if negatives_q is not None:
                 negatives = torch.multinomial(negatives_q, config.sampled_softmax_negatives, replacement=True)
@@ -337,6 +340,8 @@ def train(
                     aux_positions=config.aux_positions,
                     negatives=negatives,
                     log_q=log_q,
+                    later=later,
+                    later_weight=config.later_weight,
                 )
                 loss = main if aux is None else main + config.aux_weight * aux
             optimizer.zero_grad(set_to_none=True)
@@ -380,6 +385,14 @@ def train(
     best_metrics |= {"best_epoch": float(max(history, key=lambda r: r.get("val_ndcg@10", -1.0))["epoch"])}
     rec = make_recommender(best_metrics)
     return TrainResult(rec, best_metrics, history, epochs_run, time.perf_counter() - started, str(device))
+
+
+def _later_targets(rows: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, W) left-padded items -> (B, W - 1, k): the 2nd .. (k+1)-th items after each input, 0 = none."""
+    inputs = rows[:, :-1]
+    padded = torch.nn.functional.pad(rows, (0, k))
+    later = torch.stack([padded[:, 2 + j : 2 + j + inputs.size(1)] for j in range(k)], dim=-1)
+    return later.masked_fill((inputs == 0)[..., None], 0)
 
 
 def _eta(started: float, epoch: int, config: TrainConfig, budget: float | None) -> float:

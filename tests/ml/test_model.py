@@ -82,6 +82,35 @@ def test_loss_is_finite_with_padding_and_list_steps_and_sampled_softmax():
     assert torch.isfinite(sampled)
 
 
+def test_later_targets_add_their_weighted_cross_entropy_to_the_next_item_loss():
+    model = make_model()  # eval mode: no dropout, so both losses see the same logits
+    items = torch.tensor([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])
+    types, gaps = (items != 0).long(), torch.zeros_like(items)
+    targets = torch.tensor([[0, 2, 3, 4, 10], [6, 7, 8, 9, 11]])
+    later = torch.tensor([[[0], [3], [4], [10], [0]], [[7], [8], [9], [11], [0]]])
+    base, _ = model.loss(items, types, gaps, targets)
+    both, _ = model.loss(items, types, gaps, targets, later=later, later_weight=0.5)
+    # By hand: the same logits score the next item (weight 1) and, where it exists, the one after (0.5).
+    table = model.item_matrix()
+    states = model.first_step(model.encode(items, types, gaps, table), items != 0)
+    logits = states @ table.T
+    logits[..., 0] = float("-inf")
+    has = targets != 0
+    nll_next = torch.nn.functional.cross_entropy(logits[has], targets[has], reduction="none")
+    goal = later[..., 0][has]
+    nll_later = torch.nn.functional.cross_entropy(logits[has], goal.clamp(min=1), reduction="none")
+    expected = (nll_next + 0.5 * nll_later * (goal != 0)).mean()
+    assert torch.allclose(base, nll_next.mean(), atol=1e-4)
+    assert torch.allclose(both, expected, atol=1e-4)
+    both.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    negatives = torch.arange(1, 20)
+    sampled, _ = model.loss(
+        items, types, gaps, targets, negatives=negatives, log_q=torch.zeros(30), later=later, later_weight=0.5
+    )
+    assert torch.isfinite(sampled)
+
+
 def test_generate_never_repeats_and_never_picks_a_banned_candidate():
     model = make_model()
     memory, valid, table = encode(model, [[1, 2, 3], [4, 5, 6]])

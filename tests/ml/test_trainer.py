@@ -97,3 +97,33 @@ def test_sampled_softmax_also_learns_the_pattern():
 def test_default_config_is_the_documented_one():
     config = TrainConfig()
     assert config.max_len == 200 and config.sampled_softmax_negatives is None and config.seed == 0
+
+
+def gapped_sequences(n_users: int = 300, seed: int = 0) -> dict[str, UserSequence]:
+    """Chain items a0 -> a1 -> ... (a cycle) with a random filler item between every two of them.
+
+    After a chain item the next event is unpredictable; the one after it is certain.
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for u in range(n_users):
+        start = int(rng.integers(20))
+        seq: list[str] = []
+        for j in range(int(rng.integers(5, 10))):
+            seq += [f"a{(start + j) % 20}", f"f{rng.integers(20)}"]
+        out[f"u{u}"] = UserSequence(seq)
+    return out
+
+
+def test_later_targets_rank_the_item_two_steps_on_when_the_next_one_is_unpredictable():
+    sequences = gapped_sequences()
+    histories = [([f"f{(n + 3) % 20}", f"a{n}"], f"a{(n + 1) % 20}") for n in range(20)]
+    for later_targets, expect_first in [(0, False), (1, True)]:
+        config = tiny_config(later_targets=later_targets, later_weight=0.5, epochs=16)
+        rec = train(sequences, config).recommender
+        firsts = [rec.recommend(history, k=1)[0].item_id == after_next for history, after_next in histories]
+        # Next-item loss alone spreads the mass over the fillers; later targets put the chain item first.
+        if expect_first:
+            assert np.mean(firsts) >= 0.75, firsts
+        else:
+            assert np.mean(firsts) <= 0.2, firsts
