@@ -377,9 +377,8 @@ class Seq2SeqRecommender(nn.Module):
             neg = neg.masked_fill((negatives[None, :, None] == goals[:, None, :]).any(-1), float("-inf"))
             pos, rest = pos.float(), torch.logsumexp(neg.float(), dim=1, keepdim=True)
             nll = torch.logaddexp(pos, rest) - pos
-        weights = torch.full((goals.size(1),), later_weight, device=nll.device)
-        weights[0] = 1.0
-        return (nll.masked_fill(goals == 0, 0.0) * weights).sum(1).mean()
+        nll = nll.masked_fill(goals == 0, 0.0)
+        return (nll[:, 0] + later_weight * nll[:, 1:].sum(1)).mean()
 
     def _list_loss(
         self, memory: Tensor, valid: Tensor, targets: Tensor, table: Tensor, per_row: int

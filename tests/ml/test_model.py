@@ -104,11 +104,22 @@ def test_later_targets_add_their_weighted_cross_entropy_to_the_next_item_loss():
     assert torch.allclose(both, expected, atol=1e-4)
     both.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    # Sampled softmax: each goal against the shared negatives, minus the negatives that are a goal of the row.
     negatives = torch.arange(1, 20)
     sampled, _ = model.loss(
         items, types, gaps, targets, negatives=negatives, log_q=torch.zeros(30), later=later, later_weight=0.5
     )
-    assert torch.isfinite(sampled)
+    rows = []
+    for state, goals in zip(states[has], torch.stack([targets[has], goal], 1), strict=True):
+        keep = negatives[~torch.isin(negatives, goals)]
+        loss = 0.0
+        for weight, item in zip((1.0, 0.5), goals.tolist(), strict=True):
+            if item:
+                candidates = torch.cat([torch.tensor([item]), keep])
+                scores = table[candidates] @ state
+                loss = loss + weight * torch.nn.functional.cross_entropy(scores[None], torch.tensor([0]))
+        rows.append(loss)
+    assert torch.allclose(sampled, torch.stack(rows).mean(), atol=1e-4)
 
 
 def test_generate_never_repeats_and_never_picks_a_banned_candidate():
