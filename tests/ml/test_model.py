@@ -1,6 +1,7 @@
 """Shapes and masking of the Seq2Seq model (untrained weights are enough here)."""
 
 import torch
+import torch.nn.functional as F
 
 from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender, grow_model
 
@@ -52,19 +53,51 @@ def test_left_padding_does_not_change_the_state_that_ranks_items():
     assert torch.allclose(model.first_step(memory, valid)[0, -1], padded_state, atol=1e-5)
 
 
-def test_untrained_item_is_its_content_plus_the_id_of_its_nearest_trained_item():
-    model = make_model()
+def test_untrained_item_is_its_content_alone_and_stays_out_of_the_training_softmax():
+    model = make_model(dropout=0.0, id_dropout=0.0)
     table = model.items
     table.trained[5] = False
+    items = torch.tensor([[1, 2, 3, 4, 6, 7], [8, 9, 10, 11, 12, 13]])
+    targets = torch.cat([items[:, 1:], torch.tensor([[14], [15]])], 1)
+
+    def losses() -> torch.Tensor:
+        torch.manual_seed(1)  # the same list-step positions every time
+        main, aux = model.loss(
+            items, torch.ones_like(items), torch.zeros_like(items), targets, aux_positions=2
+        )
+        return torch.stack([main, aux])
+
     with torch.no_grad():
         table.id.weight[5] = 100.0  # never used: the item was not trained
-        table.content[5] = table.content[7]  # the same text as trained item 7
+        unit = F.normalize(table.content, dim=1)
+        assert (unit[1:] @ unit[5]).topk(2).values[1] < 0.9  # no trained item is its twin
         side = table.content_proj(table.content)
-        borrowed = model.item_matrix()[5] - side[5]
-        assert torch.cosine_similarity(borrowed, table.id.weight[7], dim=0) > 0.95
-        model.train()  # in training the item is its content alone (what ID dropout teaches)
-        table.id_dropout = 0.0
         assert torch.allclose(model.item_matrix()[5], side[5])
+        before = losses()
+        # Content that would win every softmax changes nothing: the item is never a negative.
+        table.content[5] = table.content_proj.weight.sum(0) * 1e3
+        after = losses()
+        table.trained[5] = True
+        as_trained = losses()
+    assert torch.allclose(before, after)
+    assert (as_trained > after + 1.0).all()  # scored, the item would dominate both losses
+
+
+def test_untrained_twin_of_a_trained_item_takes_its_id():
+    model = make_model()
+    table = model.items
+    table.trained[5:7] = False
+    with torch.no_grad():
+        table.content[5] = table.content[7] * 2 + 0.01 * torch.randn(8)  # the same text, re-published
+        table.content[6] = F.normalize(table.content[7], dim=0) + F.normalize(
+            table.content[8], dim=0
+        )  # related
+        matrix, side = model.item_matrix(), table.content_proj(table.content)
+        assert torch.allclose(matrix[5], side[5] + table.id.weight[7], atol=1e-6)
+        unit = F.normalize(table.content, dim=1)
+        assert (unit[7:] @ unit[6]).max() < 0.9
+        assert torch.allclose(matrix[6], side[6])
+        assert torch.allclose(model.items(torch.tensor([5, 6, 7])), matrix[[5, 6, 7]])
 
 
 def test_loss_is_finite_with_padding_and_list_steps_and_sampled_softmax():
