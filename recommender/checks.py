@@ -49,6 +49,7 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "LOG_RETENTION_DAYS": (1, None),
     "KEEP_INACTIVE_VERSIONS": (0, None),
     "SERVING_THREADS": (1, None),
+    "NEW_ITEM_BOOST": (-20, 20),
 }
 
 

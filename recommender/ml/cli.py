@@ -150,6 +150,7 @@ def _flush(
 def cmd_recommend(args: argparse.Namespace) -> int:
     """One output line per well-formed input line, in input order; exit 1 if any line was malformed."""
     rec = load_artifact(args.model)
+    rec.new_item_boost = args.new_item_boost
     batch: list[tuple[object, list[str], list[str]]] = []
     bad = 0
     with open(args.histories, encoding="utf-8") as handle:
@@ -210,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--histories", required=True)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--allow-seen", action="store_true", help="allow items already in the history")
+    p.add_argument(
+        "--new-item-boost", type=float, default=0.0, help="logit added to items the model was not trained on"
+    )
     p.set_defaults(func=cmd_recommend)
 
     p = sub.add_parser("evaluate", help="leave-last-out full-ranking metrics of a model on an events CSV")

@@ -134,6 +134,7 @@ def _load(version: ModelVersion) -> LoadedModel:
         torch.set_num_threads(int(threads))
 
     recommender = load_stored_artifact(version)
+    recommender.new_item_boost = float(recommender_settings.NEW_ITEM_BOOST)
     loaded = LoadedModel(version=version, recommender=recommender)
     _add_new_items(loaded)
     return loaded

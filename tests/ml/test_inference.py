@@ -3,9 +3,10 @@
 import logging
 
 import numpy as np
+import torch
 
 from recommender.ml.inference import Recommendation
-from tests.ml.factories import CONTENT_DIM, fresh_copy, successor_map, trained
+from tests.ml.factories import CONTENT_DIM, N_ITEMS, fresh_copy, successor_map, trained
 
 
 def test_history_items_are_excluded_unless_allow_seen():
@@ -105,17 +106,33 @@ def test_added_items_can_be_recommended_and_found_similar():
 
 
 def test_adding_items_computes_only_their_rows_and_matches_a_full_rebuild():
-    import torch
-
     rec = fresh_copy(trained())
     rng = np.random.default_rng(5)
     first = rng.normal(size=(3, CONTENT_DIM)).astype(np.float32)
     rec.add_items({f"new{n}": v for n, v in enumerate(first)})
     known = rec.item_ids[0]
     for added in ({"new9": first[0], known: first[1]}, {"new10": first[2], "new1": first[0]}):
-        rec.add_items(added)  # a known trained item re-embedded (full rebuild), then cold ones only
+        rec.add_items(added)  # a known trained item re-embedded (full rebuild), then new ones only
         incremental = rec._state.matrix
         with torch.no_grad():
             rebuilt = rec.model.eval().item_matrix().float()
         assert incremental.shape == rebuilt.shape == (len(rec.item_ids) + 1, rec.model.config.d_model)
         assert torch.allclose(incremental, rebuilt, atol=1e-5)
+
+
+def test_new_item_boost_raises_only_untrained_items_and_covers_items_added_later():
+    rec = fresh_copy(trained())
+    rng = np.random.default_rng(4)
+    rec.add_items({"early": rng.normal(size=CONTENT_DIM).astype(np.float32)})
+    plain = rec.scores([["i1", "i2"]])[0]
+    assert rec.recommend(["i1", "i2"], k=1)[0].item_id != "early"
+    rec.new_item_boost = 50.0
+    rec.add_items({"late": rng.normal(size=CONTENT_DIM).astype(np.float32)})
+    boosted = rec.scores([["i1", "i2"]])[0]
+    new = [rec.row("early"), rec.row("late")]
+    trained_cols = [rec.row(i) for i in rec.item_ids[:N_ITEMS] if i not in ("i1", "i2")]
+    assert torch.allclose(boosted[trained_cols], plain[trained_cols], atol=1e-5)
+    assert torch.allclose(boosted[new[0]], plain[new[0]] + 50.0, atol=1e-4)
+    assert {r.item_id for r in rec.recommend(["i1", "i2"], k=2)} == {"early", "late"}
+    rec.new_item_boost = 0.0
+    assert torch.allclose(rec.scores([["i1", "i2"]])[0][new[0]], plain[new[0]], atol=1e-5)

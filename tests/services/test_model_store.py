@@ -107,3 +107,9 @@ def test_serving_threads_setting_applies_when_a_model_loads(session, settings):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_new_item_boost_setting_applies_when_a_model_loads(session, settings):
+    settings.RECOMMENDER = {**TEST_SETTINGS, "NEW_ITEM_BOOST": 1.5}
+    model_store.invalidate()
+    assert model_store.get_active().recommender.new_item_boost == 1.5
