@@ -119,16 +119,20 @@ class ItemTable(nn.Module):
         if side is None:
             return vectors
         if not self.training:
-            vectors = vectors + self.twin_ids(torch.arange(len(self.trained), device=keep.device)[index])
+            vectors = vectors + self.twin_ids(
+                torch.arange(len(self.trained), device=keep.device)[index], side
+            )
         return vectors + side
 
-    def twin_ids(self, rows: Tensor) -> Tensor:
+    def twin_ids(self, rows: Tensor, side: Tensor) -> Tensor:
         """(R, d) for each never-trained item among `rows` whose text nearly repeats a trained one: that ID.
 
         A re-published article or a new edition is the same item to readers. Anything
         less close gets nothing: on ML-1M's cold split, borrowing the ID parts of the
         nearest trained items ranked cold targets lower than content alone (NDCG@10 0.0094
         against 0.0133, bench.quality --cold-start), since a different film is a different item.
+        The candidates are the 4 nearest by `side` (the projected content of `rows`, d
+        wide, six times cheaper to search than the raw vectors); raw content decides.
         """
         out = torch.zeros(len(rows), self.id.embedding_dim, dtype=self.id.weight.dtype, device=rows.device)
         if self.content_proj is None:
@@ -139,13 +143,17 @@ class ItemTable(nn.Module):
         cold = ((~self.trained[rows]) & (rows > 0) & (content.abs().sum(1) > 0)).nonzero().flatten()
         if len(cold) == 0 or len(warm) == 0:
             return out
-        warm_unit = F.normalize(self.content[warm].float(), dim=1)
-        cold_unit = F.normalize(content[cold].float(), dim=1)
+        warm_side = F.normalize(self.side(warm).float(), dim=1)
+        cold_side = F.normalize(side[cold].float(), dim=1)
         for start in range(0, len(cold), 8192):
             chunk = cold[start : start + 8192]
-            best = (cold_unit[start : start + 8192] @ warm_unit.T).max(dim=1)
+            near = warm[
+                (cold_side[start : start + 8192] @ warm_side.T).topk(min(4, len(warm)), dim=1).indices
+            ]
+            cosine = F.cosine_similarity(content[chunk, None].float(), self.content[near].float(), dim=-1)
+            best = cosine.max(dim=1)
             twin = best.values >= TWIN_COSINE
-            out[chunk[twin]] = self.id.weight[warm[best.indices[twin]]]
+            out[chunk[twin]] = self.id.weight[near[twin, best.indices[twin]]]
         return out
 
 
