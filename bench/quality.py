@@ -184,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--cold-share", type=float, default=0.1)
     parser.add_argument(
         "--new-item-boosts",
-        type=lambda text: [float(b) for b in text.split(",") if b],
+        type=lambda text: sorted({float(b) for b in text.split(",") if b and float(b) != 0}),
         default=[0.5, 1.0],
         help="with --cold-start, also score with these logit boosts for unseen items (comma-separated)",
     )

@@ -13,6 +13,7 @@ raising at first use.
 from __future__ import annotations
 
 import difflib
+import math
 import numbers
 from typing import Any
 
@@ -114,7 +115,8 @@ def _unknown_keys(user: dict[str, Any]) -> list[CheckMessage]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    """A real number that compares: NaN passes every bound check unnoticed."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _event_types(merged: dict[str, Any]) -> list[CheckMessage]:

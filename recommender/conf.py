@@ -49,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "FRESHNESS_HALF_LIFE_HOURS": 48.0,
     "POPULARITY_WEIGHT": 0.05,
     # Logit the model adds to items it was not trained on, before candidates are cut
-    # (Recommender.new_item_boost): 0 = content alone; > 0 shows new items sooner.
+    # (Recommender.new_item_boost): 0 = as the model scores them; > 0 shows them sooner.
     "NEW_ITEM_BOOST": 0.0,
     "DIVERSITY_LAMBDA": 0.8,
     "MAX_PER_TAG": 3,

@@ -34,6 +34,7 @@ def test_the_demo_settings_pass():
         ({"DEFAULT_LIMIT": 20, "MAX_LIMIT": 10}, "recommender.E005", "smaller than DEFAULT_LIMIT"),
         ({"GATE_TOLERANCE": -0.1}, "recommender.E005", "GATE_TOLERANCE"),
         ({"NEW_ITEM_BOOST": "high"}, "recommender.E005", "between -20 and 20"),
+        ({"NEW_ITEM_BOOST": float("nan")}, "recommender.E005", "between -20 and 20"),
         ({"MAX_EVENTS_PER_BATCH": 2.5}, "recommender.E005", "an integer"),
         ({"ARTIFACT_STORAGE": "s3"}, "recommender.E006", "not a STORAGES alias"),
         ({"ADAPTER": "nowhere.Adapter"}, "recommender.E007", "can't be imported"),

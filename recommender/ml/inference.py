@@ -7,6 +7,7 @@ only when items are added) and a top-k: the cost is close to a bare matmul + top
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ class Recommendation:
     """One recommended item; score is its probability among the items that could be shown."""
 
     item_id: str
-    score: float
+    score: float  # with new_item_boost set, under the boosted distribution
     explanation: str | None  # the history item that most drove it ("because you read X")
 
 
@@ -44,6 +45,14 @@ class _Serving:
     matrix: Tensor  # (n_items + 1, d), row 0 = padding
     unit: Tensor  # L2-normalised rows, for similar() and explanations
     boost: Tensor | None  # (n_items + 1,) logit added to items unseen in training; None = no boost
+
+
+def _finite_boost(value: float) -> float:
+    """A boost must be a finite number: an infinite one would turn every score into NaN or -inf."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"new_item_boost must be a finite number, got {value!r}")
+    return value
 
 
 class Recommender:
@@ -67,7 +76,7 @@ class Recommender:
         self.device = torch.device(device)
         self._type_index = {t: i + 1 for i, t in enumerate(self.event_types)}
         self._write_lock = threading.Lock()
-        self._new_item_boost = float(new_item_boost)
+        self._new_item_boost = _finite_boost(new_item_boost)
         self._state = self._serving(model.to(self.device), list(item_ids))
 
     # -- state ---------------------------------------------------------------
@@ -99,7 +108,7 @@ class Recommender:
         if self._new_item_boost:
             new = ~model.items.trained.to(matrix.device)
             new[0] = False
-            boost = new.float() * self._new_item_boost
+            boost = torch.where(new, self._new_item_boost, 0.0)
         index = {i: n + 1 for n, i in enumerate(item_ids)}
         return _Serving(model, item_ids, index, matrix, F.normalize(matrix, dim=1), boost)
 
@@ -107,7 +116,9 @@ class Recommender:
     def new_item_boost(self) -> float:
         """A logit added to every item the model was not trained on: how far to push new items up.
 
-        0 ranks them by content alone, which is about calibrated: on ML-1M's cold split
+        0 ranks them by their content (and their twin's ID, for a near-duplicate of a
+        trained item: see ItemTable.twin_ids, the twin is boosted too), which is about
+        calibrated: on ML-1M's cold split
         the items held out of training get 12 % of the probability and are 10 % of the
         test targets. A site that wants new items seen sooner (exploration) raises it;
         each +1 multiplies their odds by e, and costs the trained items' ranking
@@ -117,8 +128,11 @@ class Recommender:
 
     @new_item_boost.setter
     def new_item_boost(self, value: float) -> None:
+        value = _finite_boost(value)
         with self._write_lock:
-            self._new_item_boost = float(value)
+            if value == self._new_item_boost:
+                return
+            self._new_item_boost = value
             state = self._state
             self._state = self._serving(state.model, state.item_ids, state)
 
@@ -332,8 +346,9 @@ class Recommender:
             width = min(k, logits.size(1))
             if generate:
                 top = logits.topk(min(logits.size(1), max(5 * k, 50)), dim=1)
+                bias = None if state.boost is None else state.boost[top.indices]
                 picked, _ = state.model.generate(
-                    memory, valid, state.matrix, k, top.values == float("-inf"), top.indices
+                    memory, valid, state.matrix, k, top.values == float("-inf"), top.indices, bias
                 )
                 chosen = top.indices.gather(1, picked)
                 if chosen.size(1) < width:  # lists longer than the decoder's steps go on in ranked order

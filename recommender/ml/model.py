@@ -69,7 +69,7 @@ class ItemTable(nn.Module):
         self.id_dropout = config.id_dropout
         self.id = nn.Embedding(config.n_items, config.d_model, padding_idx=0)
         # Items with no training interactions have no learned ID: their ID part is masked
-        # out and they are scored from content alone (see `untrained`).
+        # out; they are their content (and tags), plus their twin's ID if any (`twin_ids`).
         self.register_buffer("trained", torch.zeros(config.n_items, dtype=torch.bool))
         self.content_proj = None
         if config.content_dim:
@@ -119,20 +119,19 @@ class ItemTable(nn.Module):
         if side is None:
             return vectors
         if not self.training:
-            vectors = vectors + self.twin_ids(
-                torch.arange(len(self.trained), device=keep.device)[index], side
-            )
+            vectors = vectors + self.twin_ids(torch.arange(len(self.trained), device=keep.device)[index])
         return vectors + side
 
-    def twin_ids(self, rows: Tensor, side: Tensor) -> Tensor:
+    def twin_ids(self, rows: Tensor) -> Tensor:
         """(R, d) for each never-trained item among `rows` whose text nearly repeats a trained one: that ID.
 
         A re-published article or a new edition is the same item to readers. Anything
         less close gets nothing: on ML-1M's cold split, borrowing the ID parts of the
         nearest trained items ranked cold targets lower than content alone (NDCG@10 0.0094
         against 0.0133, bench.quality --cold-start), since a different film is a different item.
-        The candidates are the 4 nearest by `side` (the projected content of `rows`, d
-        wide, six times cheaper to search than the raw vectors); raw content decides.
+        The candidates are the 4 nearest by projected content (d wide, six times cheaper
+        to search than the raw vectors; tags left out, a new item may not have its tags
+        yet); raw content decides.
         """
         out = torch.zeros(len(rows), self.id.embedding_dim, dtype=self.id.weight.dtype, device=rows.device)
         if self.content_proj is None:
@@ -143,8 +142,8 @@ class ItemTable(nn.Module):
         cold = ((~self.trained[rows]) & (rows > 0) & (content.abs().sum(1) > 0)).nonzero().flatten()
         if len(cold) == 0 or len(warm) == 0:
             return out
-        warm_side = F.normalize(self.side(warm).float(), dim=1)
-        cold_side = F.normalize(side[cold].float(), dim=1)
+        warm_side = F.normalize(self.content_proj(self.content[warm]).float(), dim=1)
+        cold_side = F.normalize(self.content_proj(content[cold]).float(), dim=1)
         for start in range(0, len(cold), 8192):
             chunk = cold[start : start + 8192]
             near = warm[
@@ -425,14 +424,21 @@ class Seq2SeqRecommender(nn.Module):
 
     @torch.no_grad()
     def generate(
-        self, memory: Tensor, valid: Tensor, item_matrix: Tensor, n: int, banned: Tensor, candidates: Tensor
+        self,
+        memory: Tensor,
+        valid: Tensor,
+        item_matrix: Tensor,
+        n: int,
+        banned: Tensor,
+        candidates: Tensor,
+        bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Write an n-item list per history, greedily, each step knowing the items already chosen.
 
         memory/valid from `encode` (the query is the last position), candidates (B, C)
-        item indices to choose from, banned (B, C) True = never pick. Returns the
-        chosen candidate indices (B, n) and their step logits (B, n); a step with no
-        allowed candidate left returns -inf.
+        item indices to choose from, banned (B, C) True = never pick, bias (B, C) added
+        to every step's logits (a serving boost). Returns the chosen candidate indices
+        (B, n) and their step logits (B, n); a step with no allowed candidate left returns -inf.
         """
         n = min(n, self.config.list_len, candidates.size(1))
         vectors = F.embedding(candidates, item_matrix)  # (B, C, d)
@@ -444,7 +450,10 @@ class Seq2SeqRecommender(nn.Module):
         for _ in range(n):
             prefix = candidates[rows[:, None], torch.stack(picks, 1)] if picks else candidates[:, :0]
             states = self.list_steps(memory, mask, memory[:, -1], prefix, item_matrix)[:, -1]
-            scores = torch.einsum("bd,bcd->bc", states, vectors).masked_fill(banned, float("-inf"))
+            scores = torch.einsum("bd,bcd->bc", states, vectors)
+            if bias is not None:
+                scores = scores + bias
+            scores = scores.masked_fill(banned, float("-inf"))
             best = scores.max(dim=1)
             picks.append(best.indices)
             logits.append(best.values)

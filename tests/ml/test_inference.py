@@ -3,6 +3,7 @@
 import logging
 
 import numpy as np
+import pytest
 import torch
 
 from recommender.ml.inference import Recommendation
@@ -134,5 +135,14 @@ def test_new_item_boost_raises_only_untrained_items_and_covers_items_added_later
     assert torch.allclose(boosted[trained_cols], plain[trained_cols], atol=1e-5)
     assert torch.allclose(boosted[new[0]], plain[new[0]] + 50.0, atol=1e-4)
     assert {r.item_id for r in rec.recommend(["i1", "i2"], k=2)} == {"early", "late"}
+    assert {r.item_id for r in rec.recommend(["i1", "i2"], k=2, generate=True)} == {"early", "late"}
     rec.new_item_boost = 0.0
     assert torch.allclose(rec.scores([["i1", "i2"]])[0][new[0]], plain[new[0]], atol=1e-5)
+
+
+def test_new_item_boost_must_be_finite():
+    rec = fresh_copy(trained())
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        with pytest.raises(ValueError, match="finite"):
+            rec.new_item_boost = bad
+    assert rec.new_item_boost == 0.0
