@@ -6,7 +6,8 @@
 
 Prints validation and test HR@10 / NDCG@10 (all users, and for ML-1M the 512 exact
 users), the most-popular baseline and the published anchors beside them, training
-time and epochs. Hyper-parameters are chosen on validation; test is read once.
+time and epochs. Hyper-parameters are chosen on validation; test is read once per
+setting printed (with --cold-start, once per new-item boost: a trade-off, not a choice).
 """
 
 from __future__ import annotations

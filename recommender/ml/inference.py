@@ -106,9 +106,8 @@ class Recommender:
                     matrix[index] = model.items(index).float()
         boost = None
         if self._new_item_boost:
-            new = ~model.items.trained.to(matrix.device)
-            new[0] = False
-            boost = torch.where(new, self._new_item_boost, 0.0)
+            boost = torch.where(model.items.untrained(), self._new_item_boost, 0.0).to(matrix.device)
+            boost[0] = 0.0  # padding stays -inf
         index = {i: n + 1 for n, i in enumerate(item_ids)}
         return _Serving(model, item_ids, index, matrix, F.normalize(matrix, dim=1), boost)
 
@@ -118,11 +117,10 @@ class Recommender:
 
         0 ranks them by their content (and their twin's ID, for a near-duplicate of a
         trained item: see ItemTable.twin_ids, the twin is boosted too), which is about
-        calibrated: on ML-1M's cold split
-        the items held out of training get 12 % of the probability and are 10 % of the
-        test targets. A site that wants new items seen sooner (exploration) raises it;
-        each +1 multiplies their odds by e, and costs the trained items' ranking
-        (bench.quality --cold-start prints the trade-off).
+        calibrated: on ML-1M's cold split the items held out of training get 12 % of the
+        probability and are 10 % of the test targets. A site that wants new items seen
+        sooner (exploration) raises it; each +1 multiplies their odds by e, and costs the
+        trained items' ranking (bench.quality --cold-start prints the trade-off).
         """
         return self._new_item_boost
 
