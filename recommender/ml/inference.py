@@ -246,6 +246,17 @@ class Recommender:
         """The column of item_id in `scores` (None when the model does not know it)."""
         return self._state.index.get(item_id)
 
+    def user_vectors(self, histories: Sequence[History]) -> Tensor:
+        """(B, d) the model's state after each non-empty history: scores are its dot products with the items.
+
+        This is all of the model's work for a request (encoder + first decoder step);
+        the rest is one matmul over the item matrix and a top-k. bench.speed times it
+        apart, to show how much of a recommendation is the model and how much the catalogue.
+        """
+        with torch.inference_mode():
+            states, _, _ = self._states(self._state, [self._indices(h, None, None) for h in histories])
+        return states.float()
+
     def scores(self, histories: Sequence[History], *, exclude_seen: bool = True) -> Tensor:
         """(B, n_items + 1) logits for non-empty histories; column 0 and seen items are -inf. For metrics."""
         state = self._state

@@ -52,6 +52,19 @@ def test_scores_are_probabilities_in_rank_order_with_an_explanation_from_the_his
     assert all(r.explanation in {"i1", "i2", "i3"} for r in recs)
 
 
+def test_user_vectors_score_every_item_by_dot_product():
+    """The user vector is the whole model side of a request; scoring is one matmul with the items."""
+    rec = trained()
+    histories = [["i1", "i2", "i3"], ["i5"]]
+    vectors = rec.user_vectors(histories)
+    assert vectors.shape == (2, rec.model.config.d_model)
+    with torch.no_grad():
+        items = rec.model.item_matrix()
+    expected = vectors @ items[1:].T
+    assert torch.allclose(rec.scores(histories, exclude_seen=False)[:, 1:], expected, atol=1e-5)
+    assert not torch.allclose(vectors[0], vectors[1])
+
+
 def test_unknown_history_ids_are_skipped_and_an_unknown_history_gives_nothing(caplog):
     rec = trained()
     with caplog.at_level(logging.WARNING):
