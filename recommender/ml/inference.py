@@ -242,6 +242,17 @@ class Recommender:
         valid = items != 0
         return state.model.next_state(memory, valid), memory, valid
 
+    def _known_rows(self, histories: Sequence[History]) -> list[tuple[list[int], list[int], list[int]]]:
+        """Model inputs for histories that each hold a known item; an empty one has no state to score."""
+        rows = [self._indices(h, None, None) for h in histories]
+        empty = [n for n, r in enumerate(rows) if not r[0]]
+        if empty:
+            raise ValueError(
+                f"histories at positions {empty[:5]} hold no item the model knows; "
+                "recommend() returns an empty list for such a history"
+            )
+        return rows
+
     def row(self, item_id: str) -> int | None:
         """The column of item_id in `scores` (None when the model does not know it)."""
         return self._state.index.get(item_id)
@@ -254,15 +265,14 @@ class Recommender:
         apart, to show how much of a recommendation is the model and how much the catalogue.
         """
         with torch.inference_mode():
-            states, _, _ = self._states(self._state, [self._indices(h, None, None) for h in histories])
+            states, _, _ = self._states(self._state, self._known_rows(histories))
         return states.float()
 
     def scores(self, histories: Sequence[History], *, exclude_seen: bool = True) -> Tensor:
         """(B, n_items + 1) logits for non-empty histories; column 0 and seen items are -inf. For metrics."""
         state = self._state
         with torch.inference_mode():
-            rows = [self._indices(h, None, None) for h in histories]
-            states, _, _ = self._states(state, rows)
+            states, _, _ = self._states(state, self._known_rows(histories))
             logits = states.float() @ state.matrix.T
             if state.boost is not None:
                 logits += state.boost

@@ -63,6 +63,10 @@ def test_user_vectors_score_every_item_by_dot_product():
     expected = vectors @ items[1:].T
     assert torch.allclose(rec.scores(histories, exclude_seen=False)[:, 1:], expected, atol=1e-5)
     assert not torch.allclose(vectors[0], vectors[1])
+    with pytest.raises(ValueError, match=r"positions \[1\] hold no item the model knows"):
+        rec.user_vectors([["i1"], ["nope"]])
+    with pytest.raises(ValueError, match="no item the model knows"):
+        rec.scores([[]])
 
 
 def test_unknown_history_ids_are_skipped_and_an_unknown_history_gives_nothing(caplog):
