@@ -124,7 +124,7 @@ def tiny_recommender(n_items: int, content_dim: int, seed: int = 0) -> Recommend
 def bench_inference(sizes: Sequence[int], runs: int, content_dim: int = 384, seed: int = 0) -> str:
     """recommend(200-event history, k=10) against N items, next to q @ M.T + topk on the same N.
 
-    "model" is the encoder + first decoder step alone (Recommender.user_vectors), which
+    "model" is the history's indices, encoder and first decoder step (Recommender.user_vectors), which
     does not grow with N; (model + matmul) / matmul is the lowest ratio this model can
     reach, whatever the rest of recommend() costs.
     """

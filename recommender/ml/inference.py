@@ -258,11 +258,12 @@ class Recommender:
         return self._state.index.get(item_id)
 
     def user_vectors(self, histories: Sequence[History]) -> Tensor:
-        """(B, d) the model's state after each non-empty history: scores are its dot products with the items.
+        """(B, d) the model's state after each history: an item's score is its dot product with it.
 
-        This is all of the model's work for a request (encoder + first decoder step);
-        the rest is one matmul over the item matrix and a top-k. bench.speed times it
-        apart, to show how much of a recommendation is the model and how much the catalogue.
+        (Plus new_item_boost for items unseen in training.) This is all of the model's
+        work for a request: history to indices, encoder, first decoder step. The rest is
+        one matmul over the item matrix and a top-k. bench.speed times it apart, to show
+        how much of a recommendation is the model and how much the catalogue.
         """
         with torch.inference_mode():
             states, _, _ = self._states(self._state, self._known_rows(histories))
