@@ -22,7 +22,7 @@ import torch
 from recommender.ml.data import UserSequence, leave_one_out
 from recommender.ml.embedder import Embedder
 from recommender.ml.inference import Recommender
-from recommender.ml.trainer import TrainConfig, train
+from recommender.ml.trainer import TrainConfig, resolve_device, train
 
 WORDS = (
     "city council votes new budget schools football club signs striker season storm hits coast "
@@ -105,7 +105,7 @@ def bench_embedding(n_texts: int, device: str) -> str:
 # -- 2. inference latency --------------------------------------------------------------
 
 
-def tiny_recommender(n_items: int, content_dim: int, seed: int = 0) -> Recommender:
+def tiny_recommender(n_items: int, content_dim: int, seed: int = 0, device: str = "cpu") -> Recommender:
     """A model trained for one epoch on synthetic sequences: real weights and shapes, no data needed."""
     rng = np.random.default_rng(seed)
     items = [f"i{n}" for n in range(n_items)]
@@ -117,11 +117,26 @@ def tiny_recommender(n_items: int, content_dim: int, seed: int = 0) -> Recommend
     }
     vectors = rng.standard_normal((n_items, content_dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    config = TrainConfig(epochs=1, val_max_users=100, seed=seed)
+    config = TrainConfig(epochs=1, val_max_users=100, seed=seed, device=device)
     return train(sequences, config, content=dict(zip(items, vectors, strict=True))).recommender
 
 
-def bench_inference(sizes: Sequence[int], runs: int, content_dim: int = 384, seed: int = 0) -> str:
+def synced(fn: Callable[[], object], device: torch.device) -> Callable[[], object]:
+    """fn, then a wait for the GPU: CUDA calls return before their kernels finish."""
+    if device.type != "cuda":
+        return fn
+
+    def run() -> object:
+        out = fn()
+        torch.cuda.synchronize(device)
+        return out
+
+    return run
+
+
+def bench_inference(
+    sizes: Sequence[int], runs: int, device: str = "cpu", content_dim: int = 384, seed: int = 0
+) -> str:
     """recommend(200-event history, k=10) against N items, next to q @ M.T + topk on the same N.
 
     "model" is the history's indices, encoder and first decoder step (Recommender.user_vectors), which
@@ -130,7 +145,7 @@ def bench_inference(sizes: Sequence[int], runs: int, content_dim: int = 384, see
     """
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
-    rec = tiny_recommender(2_000, content_dim, seed)
+    rec = tiny_recommender(2_000, content_dim, seed, device)
     history = [rec.item_ids[i] for i in rng.choice(len(rec.item_ids), size=200, replace=False)]
     d = rec.model.config.d_model
     rows = []
@@ -142,17 +157,17 @@ def bench_inference(sizes: Sequence[int], runs: int, content_dim: int = 384, see
             first = len(rec.item_ids)
             rec.add_items({f"new{first + n}": vectors[n] for n in range(missing)})
         n_items = len(rec.item_ids)
-        ours = percentiles_ms(lambda: rec.recommend(history, k=10), runs, warmup=20)
-        model = percentiles_ms(lambda: rec.user_vectors([history]), runs, warmup=20)
+        ours = percentiles_ms(synced(lambda: rec.recommend(history, k=10), rec.device), runs, warmup=20)
+        model = percentiles_ms(synced(lambda: rec.user_vectors([history]), rec.device), runs, warmup=20)
 
-        matrix = torch.randn(n_items + 1, d)
-        query = torch.randn(1, d)
+        matrix = torch.randn(n_items + 1, d, device=rec.device)
+        query = torch.randn(1, d, device=rec.device)
 
         def bare(matrix: torch.Tensor = matrix, query: torch.Tensor = query) -> object:
             with torch.inference_mode():
                 return (query @ matrix.T).topk(10)
 
-        floor = percentiles_ms(bare, runs, warmup=20)
+        floor = percentiles_ms(synced(bare, rec.device), runs, warmup=20)
         rows.append(
             (
                 f"{n_items:,}",
@@ -166,7 +181,7 @@ def bench_inference(sizes: Sequence[int], runs: int, content_dim: int = 384, see
         )
     title = (
         f"2. Inference latency, one 200-event history, k=10 ({runs} runs after 20 warm-up; d={d}, "
-        f"{torch.get_num_threads()} threads, setup {time.perf_counter() - start:.0f} s)"
+        f"{rec.device}, {torch.get_num_threads()} threads, setup {time.perf_counter() - start:.0f} s)"
     )
     header = (
         "items",
@@ -187,23 +202,29 @@ def bench_inference(sizes: Sequence[int], runs: int, content_dim: int = 384, see
 # -- 3. training time per epoch -----------------------------------------------------------
 
 
-def bench_training(data: Path, epochs: int, device: str) -> str:
-    """Train on the ML-1M leave-one-out split for `epochs` epochs with content vectors from titles."""
+def bench_training(data: Path, epochs: int, device: str, with_content: bool = True) -> str:
+    """Train on the ML-1M leave-one-out split for `epochs` epochs, with content vectors from titles.
+
+    with_content=False trains on IDs alone: for a machine without the bundled embedder
+    (a borrowed GPU machine), where only the epoch time is wanted.
+    """
     from bench.datasets import read_ml1m
 
     dataset = read_ml1m(data)
     split = leave_one_out(dataset.sequences)
     embedder = Embedder(device=device)
-    start = time.perf_counter()
-    content = dict(zip(dataset.texts, embedder.encode(list(dataset.texts.values())), strict=True))
-    embed_seconds = time.perf_counter() - start
+    content, texts_note = None, "IDs only"
+    if with_content:
+        start = time.perf_counter()
+        content = dict(zip(dataset.texts, embedder.encode(list(dataset.texts.values())), strict=True))
+        texts_note = f"{len(dataset.texts):,} item texts embedded in {time.perf_counter() - start:.1f} s"
     config = TrainConfig(epochs=epochs, patience=epochs, device=device)
     cpu_marks = [time.process_time()]  # CPU time at the start and after each epoch's validation
     result = train(
         split.train,
         config,
         content=content,
-        embedder_name=embedder.name,
+        embedder_name=embedder.name if with_content else None,
         valid_targets=split.valid,
         progress=lambda _: cpu_marks.append(time.process_time()),
     )
@@ -221,8 +242,8 @@ def bench_training(data: Path, epochs: int, device: str) -> str:
     n_events = sum(len(s) for s in split.train.values())
     title = (
         f"3. Training on ML-1M ({len(split.train):,} users, {n_events:,} training events, "
-        f"{len(dataset.texts):,} item texts embedded in {embed_seconds:.1f} s; device {result.device}, "
-        f"{torch.get_num_threads()} threads, total with validation {result.seconds:.1f} s)"
+        f"{texts_note}; device {result.device}, {torch.get_num_threads()} threads, "
+        f"total with validation {result.seconds:.1f} s)"
     )
     header = ("epoch", "seconds", "cpu s (with validation)", "loss", "val NDCG@10", "val HR@10")
     return table(title, header, rows)
@@ -237,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--texts", type=int, default=2000, help="texts for the embedding benchmark")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--no-content", action="store_true", help="train on item IDs alone (no embedder)")
     parser.add_argument(
         "--only", default="embed,inference,train", help="comma-separated sections: embed, inference, train"
     )
@@ -249,10 +271,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(bench_embedding(args.texts, args.device), flush=True)
     if "inference" in sections:
         sizes = [int(s) for s in args.sizes.split(",") if s]
-        print(bench_inference(sizes, args.runs), flush=True)
+        print(bench_inference(sizes, args.runs, str(resolve_device(args.device))), flush=True)
     if "train" in sections:
         if (args.data / "sequences.txt").exists():
-            print(bench_training(args.data, args.epochs, args.device), flush=True)
+            print(bench_training(args.data, args.epochs, args.device, not args.no_content), flush=True)
         else:
             print(f"3. Training on ML-1M: skipped, {args.data}/sequences.txt not found (pass --data)")
 
