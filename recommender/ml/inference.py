@@ -166,14 +166,17 @@ class Recommender:
             index = {i: n + 1 for n, i in enumerate(item_ids)}
             table = model.items
             with torch.no_grad():
-                for item_id, vector in content.items():
-                    vec = torch.as_tensor(np.asarray(vector, dtype=np.float32)).reshape(-1)
-                    if vec.numel() != config.content_dim:
-                        raise ValueError(
-                            f"item {item_id!r}: content vector has {vec.numel()} dims, "
-                            f"the model expects {config.content_dim}"
-                        )
-                    table.content[index[item_id]] = vec.to(table.content.device)
+                if content:
+                    # Every vector is checked before any is written, then one copy (one to the GPU).
+                    vectors = [np.asarray(v, dtype=np.float32).reshape(-1) for v in content.values()]
+                    for item_id, vec in zip(content, vectors, strict=True):
+                        if vec.size != config.content_dim:
+                            raise ValueError(
+                                f"item {item_id!r}: content vector has {vec.size} dims, "
+                                f"the model expects {config.content_dim}"
+                            )
+                    rows = torch.tensor([index[i] for i in content], device=table.content.device)
+                    table.content[rows] = torch.from_numpy(np.stack(vectors)).to(table.content.device)
                 if config.n_tags:
                     tag_index = {t: n + 1 for n, t in enumerate(self.tags)}
                     for item_id, names in tags.items():

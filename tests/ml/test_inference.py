@@ -62,6 +62,8 @@ def test_user_vectors_score_every_item_by_dot_product():
         items = rec.model.item_matrix()
     expected = vectors @ items[1:].T
     assert torch.allclose(rec.scores(histories, exclude_seen=False)[:, 1:], expected, atol=1e-5)
+    by_vector = [rec.item_ids[i] for i in expected[0].topk(5).indices.tolist()]
+    assert by_vector == [r.item_id for r in rec.recommend(histories[0], k=5, allow_seen=True)]
     assert not torch.allclose(vectors[0], vectors[1])
     with pytest.raises(ValueError, match=r"positions \[1\] hold no item the model knows"):
         rec.user_vectors([["i1"], ["nope"]])
@@ -121,6 +123,21 @@ def test_added_items_can_be_recommended_and_found_similar():
     assert "brand-new" in rec
     assert [r.item_id for r in rec.recommend(["i1"], k=1, allowed=["brand-new"])] == ["brand-new"]
     assert rec.similar("brand-new", k=3)
+
+
+def test_a_wrong_sized_vector_rejects_the_whole_call_and_changes_nothing():
+    rec = fresh_copy(trained())
+    before = rec.model.items.content.clone()
+    listed = [r.item_id for r in rec.recommend(["i1", "i2"], k=5)]
+    good = np.ones(CONTENT_DIM, dtype=np.float32) / np.sqrt(CONTENT_DIM)
+    bad = np.ones(3, dtype=np.float32)
+    with pytest.raises(ValueError, match=f"'i4': content vector has 3 dims, the model expects {CONTENT_DIM}"):
+        rec.add_items({"i3": good, "i4": bad})  # known items only: written in place, so checked first
+    assert torch.equal(rec.model.items.content, before)  # i3's text was not half-updated
+    with pytest.raises(ValueError, match="3 dims"):
+        rec.add_items({"brand-new": good, "i4": bad})
+    assert "brand-new" not in rec
+    assert [r.item_id for r in rec.recommend(["i1", "i2"], k=5)] == listed
 
 
 def test_adding_items_computes_only_their_rows_and_matches_a_full_rebuild():
