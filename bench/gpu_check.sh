@@ -11,19 +11,28 @@
 #   bench/gpu_check.sh ML1M_DIR [OUT_DIR] [QUALITY_MINUTES]
 #
 # ML1M_DIR holds sequences.txt, item_to_movie_id.txt, movies.dat (and exact_users.json).
+# QUALITY_MINUTES defaults to 2, so the whole run fits one 10-minute device call with room to spare.
 # Tables go to stdout and to OUT_DIR (default /tmp/gpu-check). Exits non-zero if a step failed;
 # every step runs regardless, so one run reports all three.
 set -uo pipefail
 
 data=$(realpath "${1:?usage: bench/gpu_check.sh ML1M_DIR [OUT_DIR] [QUALITY_MINUTES]}")
 out=${2:-/tmp/gpu-check}
-minutes=${3:-3}
+minutes=${3:-2}
 python=${PYTHON:-python3}
 device=${DEVICE:-cuda}  # DEVICE=cpu: a dry run of the script itself on a machine without a GPU
 mkdir -p "$out"
 out=$(realpath "$out")
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/.."
+if [[ ! -f "$data/sequences.txt" ]]; then
+    echo "gpu_check: $data has no sequences.txt (pass the ML-1M folder)" >&2
+    exit 2
+fi
+if [[ "$device" == cuda ]] && ! "$python" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+    echo "gpu_check: this python's torch sees no CUDA device" >&2
+    exit 2
+fi
 
 status=0
 "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available() and

@@ -158,7 +158,7 @@ def bench_inference(
             rec.add_items({f"new{first + n}": vectors[n] for n in range(missing)})
         n_items = len(rec.item_ids)
         ours = percentiles_ms(synced(lambda: rec.recommend(history, k=10), rec.device), runs, warmup=20)
-        model = percentiles_ms(synced(lambda: rec.user_vectors([history]), rec.device), runs, warmup=20)
+        model_ms = percentiles_ms(synced(lambda: rec.user_vectors([history]), rec.device), runs, warmup=20)
 
         matrix = torch.randn(n_items + 1, d, device=rec.device)
         query = torch.randn(1, d, device=rec.device)
@@ -172,11 +172,11 @@ def bench_inference(
             (
                 f"{n_items:,}",
                 *ours,
-                model[0],
+                model_ms[0],
                 *floor,
                 ours[0] / floor[0],
                 ours[2] / floor[2],
-                (model[0] + floor[0]) / floor[0],
+                (model_ms[0] + floor[0]) / floor[0],
             )
         )
     title = (
@@ -212,9 +212,9 @@ def bench_training(data: Path, epochs: int, device: str, with_content: bool = Tr
 
     dataset = read_ml1m(data)
     split = leave_one_out(dataset.sequences)
-    embedder = Embedder(device=device)
-    content, texts_note = None, "IDs only"
+    embedder, content, texts_note = None, None, "IDs only"
     if with_content:
+        embedder = Embedder(device=device)
         start = time.perf_counter()
         content = dict(zip(dataset.texts, embedder.encode(list(dataset.texts.values())), strict=True))
         texts_note = f"{len(dataset.texts):,} item texts embedded in {time.perf_counter() - start:.1f} s"
@@ -224,7 +224,7 @@ def bench_training(data: Path, epochs: int, device: str, with_content: bool = Tr
         split.train,
         config,
         content=content,
-        embedder_name=embedder.name if with_content else None,
+        embedder_name=embedder.name if embedder else None,
         valid_targets=split.valid,
         progress=lambda _: cpu_marks.append(time.process_time()),
     )

@@ -131,7 +131,9 @@ class Embedder:
     @property
     def dimension(self) -> int:
         """Length of every vector this embedder returns (384 for the default)."""
-        dim = self.model.get_sentence_embedding_dimension()
+        # sentence-transformers 6 renamed the getter; 5 has only the old name.
+        getter = getattr(self.model, "get_embedding_dimension", None)
+        dim = getter() if getter is not None else self.model.get_sentence_embedding_dimension()
         if dim is None:
             raise ValueError(f"embedder {self.name!r} does not declare an embedding dimension")
         return int(dim)

@@ -213,7 +213,7 @@ def _build_model(
         if content and model.config.content_dim:
             rows = [vocab.item_index[i] for i in content]
             table.content[rows] = torch.as_tensor(
-                np.stack([np.asarray(v, np.float32) for v in content.values()])
+                np.stack([np.asarray(v, np.float32) for v in content.values()]), device=table.content.device
             )
         if tags and model.config.n_tags:
             width = model.config.max_tags
