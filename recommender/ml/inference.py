@@ -245,6 +245,18 @@ class Recommender:
         valid = items != 0
         return state.model.next_state(memory, valid), memory, valid
 
+    @staticmethod
+    def _logits(state: _Serving, states: Tensor) -> Tensor:
+        """(B, n_items + 1) scores of every item, the new-item boost included; padding is -inf.
+
+        scores() and recommend() share it, so what metrics measure is what is served.
+        """
+        logits = states.float() @ state.matrix.T
+        if state.boost is not None:
+            logits += state.boost
+        logits[:, 0] = float("-inf")
+        return logits
+
     def _known_rows(self, histories: Sequence[History]) -> list[tuple[list[int], list[int], list[int]]]:
         """Model inputs for histories that each hold a known item; an empty one has no state to score."""
         rows = [self._indices(h, None, None) for h in histories]
@@ -277,10 +289,7 @@ class Recommender:
         state = self._state
         with torch.inference_mode():
             states, _, _ = self._states(state, self._known_rows(histories))
-            logits = states.float() @ state.matrix.T
-            if state.boost is not None:
-                logits += state.boost
-            logits[:, 0] = float("-inf")
+            logits = self._logits(state, states)
             if exclude_seen:
                 seen = [(b, i) for b, h in enumerate(histories) for i in self._seen(h)]
                 if seen:
@@ -353,10 +362,7 @@ class Recommender:
             return results
         with torch.inference_mode():
             states, memory, valid = self._states(state, [rows[n] for n in live])
-            logits = states @ state.matrix.T
-            if state.boost is not None:
-                logits += state.boost
-            logits[:, 0] = float("-inf")
+            logits = self._logits(state, states)
             if allowed is not None:
                 logits = self._only(state, logits, allowed)
             for b, n in enumerate(live):

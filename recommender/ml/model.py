@@ -119,7 +119,8 @@ class ItemTable(nn.Module):
         if side is None:
             return vectors
         if not self.training:
-            vectors = vectors + self.twin_ids(torch.arange(len(self.trained), device=keep.device)[index])
+            every = torch.arange(len(self.trained), device=keep.device)
+            vectors = vectors + self.twin_ids(every if rows is None else rows)
         return vectors + side
 
     def twin_ids(self, rows: Tensor) -> Tensor:
