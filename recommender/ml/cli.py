@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -188,6 +189,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finite(text: str) -> float:
+    """A float argument that is a number: argparse's float() also takes 'inf' and 'nan'."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recommender.ml", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,7 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--allow-seen", action="store_true", help="allow items already in the history")
     p.add_argument(
-        "--new-item-boost", type=float, default=0.0, help="logit added to items the model was not trained on"
+        "--new-item-boost",
+        type=_finite,
+        default=0.0,
+        help="logit added to items the model was not trained on",
     )
     p.set_defaults(func=cmd_recommend)
 

@@ -124,3 +124,7 @@ def test_a_malformed_events_file_or_corrupt_model_is_a_clear_error(model_dir, tm
     weights.write_bytes(weights.read_bytes()[:-100] + b"\0" * 100)
     done = run_cli("recommend", "--model", str(broken), "--histories", str(tmp_path / "h.jsonl"))
     assert done.returncode == 2 and "error:" in done.stderr and "Traceback" not in done.stderr
+    histories = str(tmp_path / "h.jsonl")
+    done = run_cli("recommend", "--model", str(model_dir), "--histories", histories, "--new-item-boost=inf")
+    assert done.returncode == 2 and "must be a finite number" in done.stderr
+    assert "Traceback" not in done.stderr
