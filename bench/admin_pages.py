@@ -45,8 +45,8 @@ def prepare(fresh: bool) -> None:
 
     from recommender.identity import Identity
     from recommender.models import Feedback, Item, ItemTag, ModelVersion, RecommendationLog, Tag
-    from recommender.services import training
-    from recommender.services.recommend import recommend
+    from recommender.serving.recommend import recommend
+    from recommender.training import runs
 
     call_command("migrate", verbosity=0)
     call_command("recommender_demo_seed", *(["--flush"] if fresh else ["--if-empty"]))
@@ -55,7 +55,7 @@ def prepare(fresh: bool) -> None:
     readers = list(User.objects.filter(is_staff=False).values_list("pk", flat=True))
     if not ModelVersion.objects.exists():
         started = time.monotonic()
-        version = training.train_model(config=TINY_TRAINING)
+        version = runs.train_model(config=TINY_TRAINING)
         print(f"trained {version.name} in {time.monotonic() - started:.1f}s ({version.status})")
     if not RecommendationLog.objects.exists():
         for user_id in readers:
@@ -95,9 +95,9 @@ def pages() -> list[tuple[str, str, str, dict | None]]:
     from django.contrib.auth import get_user_model
     from django.urls import reverse
 
+    from recommender.admin import tuning_forms
     from recommender.admin.tuning import TuningForm
     from recommender.models import EditorialRule, Feedback, Item, ModelVersion
-    from recommender.services import tuning_admin
 
     item = Item.objects.order_by("pk").first()
     version = ModelVersion.objects.order_by("-created_at").first()
@@ -105,7 +105,7 @@ def pages() -> list[tuple[str, str, str, dict | None]]:
     reader = get_user_model().objects.filter(is_staff=False).order_by("pk").first()
     if not EditorialRule.objects.exists():
         EditorialRule.objects.create(action="boost", item=item, factor=0.5, note="bench")
-    form = TuningForm.initial_from(tuning_admin.effective_values())
+    form = TuningForm.initial_from(tuning_forms.effective_values())
     preview = {k: ("on" if v is True else v) for k, v in form.items() if v is not False}
     preview.update(user=reader.pk, placement="home", limit=10)
     items = reverse("admin:recommender_item_changelist")

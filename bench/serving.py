@@ -17,7 +17,7 @@ repository): a throwaway SQLite database (``DATABASE_URL``, ``REDIS_URL`` and
 ``CELERY_BROKER_URL`` are ignored: locmem cache, eager tasks); a catalogue of demo
 ``Article`` rows and their ``Item`` rows with random unit "embeddings" clustered by
 topic (no sentence-transformer is loaded); readers with about 50 events each; and a
-real model trained through ``recommender.services.training.train_model`` for a few
+real model trained through ``recommender.training.runs.train_model`` for a few
 epochs and activated. The catalogue then grows to each ``--items`` size with items
 published after training, which the model scores from their embedding alone (how a
 site adds items between trainings).
@@ -262,7 +262,9 @@ def build(args: argparse.Namespace, trained_items: int) -> tuple[Catalogue, list
     from django.utils import timezone
 
     from recommender.identity import Identity
-    from recommender.services import interests, maintenance, model_store, training
+    from recommender.serving import model_store
+    from recommender.tracking import interests
+    from recommender.training import maintenance, runs
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -281,7 +283,7 @@ def build(args: argparse.Namespace, trained_items: int) -> tuple[Catalogue, list
 
     start = time.perf_counter()
     config = {"epochs": args.epochs, "patience": args.epochs, "warmup": 20, "seed": args.seed}
-    version = training.train_model(config=config, progress=False, activate=True)
+    version = runs.train_model(config=config, progress=False, activate=True)
     seconds["training"] = time.perf_counter() - start
     model_store.invalidate()
     if model_store.get_active() is None:
@@ -340,10 +342,10 @@ def bench_size(
     args: argparse.Namespace,
 ) -> str:
     """One table: every request at this catalogue size, beside the bare endpoint."""
+    from recommender.caching import bump_generation
     from recommender.identity import Identity
-    from recommender.services.caching import bump_generation
-    from recommender.services.candidates import row_cache
-    from recommender.services.recommend import recommend
+    from recommender.serving.candidates import row_cache
+    from recommender.serving.recommend import recommend
 
     identities = [Identity(user_id=u) for u in users]
     n_users = len(users)
@@ -499,8 +501,8 @@ def run(args: argparse.Namespace, sizes: list[int], trained_items: int) -> None:
     from django.test import Client
     from django.utils import timezone
 
-    from recommender.services import model_store
-    from recommender.services.caching import bump_site_generation
+    from recommender.caching import bump_site_generation
+    from recommender.serving import model_store
 
     catalogue, users, version, seconds = build(args, trained_items)
     setup = sum(seconds.values())

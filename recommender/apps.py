@@ -14,10 +14,10 @@ class RecommenderConfig(AppConfig):
         from recommender import checks, signals  # noqa: F401  (registers checks and receivers)
 
         signals.connect()
-        from recommender.services.embedding import connect_receivers  # workers: content saves -> embedding
+        from recommender.training.embedding import connect_receivers  # workers: content saves -> embedding
 
         connect_receivers()
-        from recommender.services import interests  # serving: tracked events -> interest profiles
+        from recommender.tracking import interests  # serving: tracked events -> interest profiles
 
         interests.connect()
-        from recommender.services import caching  # noqa: F401  (rules/tuning/item saves -> cache generation)
+        from recommender import caching  # noqa: F401  (rules/tuning/item saves -> cache generation)

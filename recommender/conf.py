@@ -3,7 +3,7 @@
 Modelled on DRF's ``api_settings``: defaults live here, the host overrides any key
 in ``RECOMMENDER = {...}``, dotted paths are imported lazily, and the cache is
 dropped on ``setting_changed`` so ``override_settings`` works in tests. Run-time
-tuning (the admin) is layered on top through :func:`recommender.services.tuning`.
+tuning (the admin) is layered on top through :func:`recommender.tuning`.
 """
 
 from __future__ import annotations

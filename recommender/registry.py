@@ -9,7 +9,7 @@ qualifies without inheritance::
 Every option names a field, attribute, property or method of the model, or is a
 callable taking the object. How the values are turned into an ``Item`` is the
 adapter's job (:mod:`recommender.adapter`); keeping the ``Item`` current is
-:mod:`recommender.services.sync`'s.
+:mod:`recommender.tracking.sync`'s.
 """
 
 from __future__ import annotations

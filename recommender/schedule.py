@@ -47,7 +47,7 @@ def _configured(key: str) -> Any:
     from recommender.conf import recommender_settings
 
     if key == "SCHEDULE" and apps.ready:
-        from recommender.services.tuning import get_tuning
+        from recommender.tuning import get_tuning
 
         return get_tuning().schedule
     return getattr(recommender_settings, key)

@@ -88,13 +88,13 @@ def _guarded(action: str, instance: Any, work: Callable[[], Any]) -> None:
 def _object_saved(sender: type, instance: Any, raw: bool = False, **kwargs: Any) -> None:
     if raw:  # loaddata: the related rows may not exist yet; recommender_sync catches up
         return
-    from recommender.services import sync
+    from recommender.tracking import sync
 
     _guarded("sync", instance, lambda: sync.sync_object(instance))
 
 
 def _object_deleted(sender: type, instance: Any, **kwargs: Any) -> None:
-    from recommender.services import sync
+    from recommender.tracking import sync
 
     _guarded("delete", instance, lambda: sync.remove_object(instance))
 
@@ -103,7 +103,7 @@ def _tags_changed(
     sender: type, instance: Any, action: str, reverse: bool, model: type, pk_set: Any, **kwargs: Any
 ) -> None:
     """Resync the content objects whose tags changed, from either side of the relation."""
-    from recommender.services import sync
+    from recommender.tracking import sync
 
     if not reverse:
         if action in ("post_add", "post_remove", "post_clear"):
@@ -130,7 +130,7 @@ def _merge_visitor_on_login(sender: type, request: Any, user: Any, **kwargs: Any
     if not visitor_id:
         return
     from recommender.adapter import get_adapter
-    from recommender.services.tracking import merge_visitor_into_user
+    from recommender.tracking.events import merge_visitor_into_user
 
     merge_visitor_into_user(visitor_id, user)
     request.recommender_visitor_id = get_adapter().new_visitor_id()

@@ -16,7 +16,7 @@ from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
 from recommender.conf import recommender_settings
-from recommender.services import embedding, maintenance, training
+from recommender.training import embedding, maintenance, runs
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ def suggest_tags(ids: list[int] | None = None) -> int:
 def train_model(self: Any, config: dict[str, Any] | None = None, version_id: int | None = None) -> int | None:
     """Full training from all interactions; returns the new version's pk (None when skipped)."""
     try:
-        version = training.train_model(config=config, version=version_id, task_id=self.request.id or "")
-    except (training.TrainingBusy, training.NotEnoughData) as exc:
+        version = runs.train_model(config=config, version=version_id, task_id=self.request.id or "")
+    except (runs.TrainingBusy, runs.NotEnoughData) as exc:
         logger.info("training skipped: %s", exc)
         return None
     return version.pk
@@ -78,8 +78,8 @@ def train_model(self: Any, config: dict[str, Any] | None = None, version_id: int
 def refresh_model(self: Any, config: dict[str, Any] | None = None) -> int | None:
     """Continue the active model on recent interactions; returns the new version's pk or None."""
     try:
-        version = training.refresh_model(config=config, task_id=self.request.id or "")
-    except (training.TrainingBusy, training.NotEnoughData) as exc:
+        version = runs.refresh_model(config=config, task_id=self.request.id or "")
+    except (runs.TrainingBusy, runs.NotEnoughData) as exc:
         logger.info("refresh skipped: %s", exc)
         return None
     return version.pk if version else None
@@ -94,7 +94,7 @@ def compute_trending() -> int:
 @shared_task(name="recommender.publish_due", **_options("default", "TASK_TIME_LIMIT"))
 def publish_due() -> int:
     """Activate Items whose scheduled publication time has passed (nothing saves them then)."""
-    from recommender.services.sync import publish_due as activate_due
+    from recommender.tracking.sync import publish_due as activate_due
 
     return activate_due()
 

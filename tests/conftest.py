@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from recommender.services.candidates import row_cache
+from recommender.serving.candidates import row_cache
 from tests import factories
 
 

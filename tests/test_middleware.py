@@ -10,7 +10,7 @@ from django.test import Client, RequestFactory, override_settings
 from recommender.identity import Identity, identity_from_request, signed_visitor_cookie
 from recommender.middleware import VisitorIdMiddleware
 from recommender.models import Interaction
-from recommender.services.tracking import track
+from recommender.tracking.events import track
 from tests import factories
 
 COOKIE = "rec_vid"

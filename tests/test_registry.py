@@ -18,8 +18,8 @@ from recommender.adapter import DefaultRecommenderAdapter
 from recommender.ml.embedder import content_hash
 from recommender.models import Item, ItemTag, Tag
 from recommender.registry import ContentConfig, registry
-from recommender.services import sync
 from recommender.signals import item_content_changed
+from recommender.tracking import sync
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -23,9 +23,9 @@ from django.utils.text import slugify
 from project.news.models import Article, Topic
 from project.news.synthetic import Platform
 from recommender.models import Item
-from recommender.services.embedding import on_item_content_changed
-from recommender.services.tracking import EventInput, ingest
 from recommender.signals import item_content_changed
+from recommender.tracking.events import EventInput, ingest
+from recommender.training.embedding import on_item_content_changed
 
 READER_PASSWORD = "demo-pass-123"
 ADMIN_USERNAME, ADMIN_PASSWORD = "admin", "admin-pass-123"

@@ -12,9 +12,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from recommender.admin import stats
 from recommender.admin.charts import Series, bar_chart, line_chart
 from recommender.models import RecommendationLog
-from recommender.services import dashboard as stats
 
 WINDOWS = (7, 14, 30, 90)
 

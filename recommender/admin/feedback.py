@@ -8,9 +8,9 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
+from recommender.admin import actions
 from recommender.admin.items import feedback_count_subquery
 from recommender.models import EditorialRule, Feedback, Tag
-from recommender.services import admin_actions
 
 
 class ItemTagFilter(admin.SimpleListFilter):
@@ -139,7 +139,7 @@ class FeedbackAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark selected feedback as reviewed", permissions=["change"])
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Feedback]) -> None:
-        count = admin_actions.mark_feedback_reviewed(queryset, by=request.user)
+        count = actions.mark_feedback_reviewed(queryset, by=request.user)
         self.message_user(request, f"{count} feedback item(s) marked reviewed.", messages.SUCCESS)
 
     @admin.action(description="Block the items of selected feedback", permissions=["change"])
@@ -162,7 +162,7 @@ class FeedbackAdmin(admin.ModelAdmin):
         if not request.user.has_perm("recommender.add_editorialrule"):
             self.message_user(request, "You need permission to add editorial rules.", messages.ERROR)
             return
-        rules = admin_actions.act_on_feedback(queryset, action, by=request.user)
+        rules = actions.act_on_feedback(queryset, action, by=request.user)
         verb = "blocked" if action == EditorialRule.Action.BLOCK else "buried"
         self.message_user(
             request, f"{len(rules)} item(s) {verb}; feedback marked actioned.", messages.SUCCESS

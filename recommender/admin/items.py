@@ -19,8 +19,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from recommender.admin import actions
 from recommender.models import Feedback, Item, ItemTag, Tag
-from recommender.services import admin_actions
 
 
 def feedback_count_subquery(outer: str = "pk") -> Coalesce:
@@ -138,7 +138,7 @@ class ItemAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-embed selected items", permissions=["change"])
     def reembed(self, request: HttpRequest, queryset: QuerySet[Item]) -> None:
-        count = admin_actions.reembed_items(queryset.values_list("pk", flat=True))
+        count = actions.reembed_items(queryset.values_list("pk", flat=True))
         self.message_user(request, f"{count} item(s) queued for embedding.", messages.SUCCESS)
 
 
@@ -189,10 +189,10 @@ class ItemTagAdmin(admin.ModelAdmin):
 
     @admin.action(description="Accept selected suggestions", permissions=["change"])
     def accept(self, request: HttpRequest, queryset: QuerySet[ItemTag]) -> None:
-        count = admin_actions.review_tag_suggestions(queryset, ItemTag.Status.ACCEPTED)
+        count = actions.review_tag_suggestions(queryset, ItemTag.Status.ACCEPTED)
         self.message_user(request, f"{count} suggestion(s) accepted.", messages.SUCCESS)
 
     @admin.action(description="Reject selected suggestions", permissions=["change"])
     def reject(self, request: HttpRequest, queryset: QuerySet[ItemTag]) -> None:
-        count = admin_actions.review_tag_suggestions(queryset, ItemTag.Status.REJECTED)
+        count = actions.review_tag_suggestions(queryset, ItemTag.Status.REJECTED)
         self.message_user(request, f"{count} suggestion(s) rejected.", messages.SUCCESS)

@@ -15,9 +15,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
+from recommender.admin import actions
 from recommender.admin.charts import Series, line_chart
 from recommender.models import ModelVersion
-from recommender.services import admin_actions, model_registry
+from recommender.training import model_registry
 
 IN_FLIGHT = (ModelVersion.Status.QUEUED, ModelVersion.Status.RUNNING)
 
@@ -185,7 +186,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         if (denied := self._check_post(request)) is not None:
             return denied
         try:
-            message = admin_actions.start_training(kind)
+            message = actions.start_training(kind)
         except Exception as exc:  # eager mode runs the job here: show its failure instead of a 500
             self.message_user(request, f"The {kind} job failed: {exc}", messages.ERROR)
         else:

@@ -8,9 +8,9 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from recommender.caching import bump_site_generation
 from recommender.conf import recommender_settings
 from recommender.models import EditorialRule
-from recommender.services.caching import bump_site_generation
 
 
 class EditorialRuleForm(forms.ModelForm):

@@ -12,10 +12,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from recommender.admin import tuning_forms
+from recommender.admin.tuning_forms import TUNABLES, Tunable
 from recommender.conf import recommender_settings
 from recommender.models import TuningChange, TuningSettings
-from recommender.services import tuning_admin
-from recommender.services.tuning_admin import TUNABLES, Tunable
 
 HISTORY_SHOWN = 20
 
@@ -36,7 +36,7 @@ class TuningForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        defaults = tuning_admin.setting_defaults()
+        defaults = tuning_forms.setting_defaults()
         self.groups: dict[str, list[str]] = {}
         for tunable in TUNABLES:
             names = []
@@ -92,7 +92,7 @@ class TuningForm(forms.Form):
             else:
                 values[tunable.key] = data[tunable.key]
         try:
-            self.values = tuning_admin.validate_tuning(values)
+            self.values = tuning_forms.validate_tuning(values)
         except ValidationError as exc:
             for key, errors in exc.message_dict.items():
                 self.add_error(key if key in self.fields else None, errors)
@@ -171,7 +171,7 @@ class TuningSettingsAdmin(admin.ModelAdmin):
                 raise PermissionDenied
             form = TuningForm(request.POST)
             if form.is_valid():
-                change = tuning_admin.save_tuning(form.values, by=request.user)
+                change = tuning_forms.save_tuning(form.values, by=request.user)
                 if change:
                     self.message_user(
                         request, f"Tuning saved: {', '.join(change.after)} changed.", messages.SUCCESS
@@ -180,7 +180,7 @@ class TuningSettingsAdmin(admin.ModelAdmin):
                     self.message_user(request, "Nothing changed.", messages.INFO)
                 return HttpResponseRedirect(request.path)
         else:
-            form = TuningForm(initial=TuningForm.initial_from(tuning_admin.effective_values()))
+            form = TuningForm(initial=TuningForm.initial_from(tuning_forms.effective_values()))
         if not can_change:
             for field in form.fields.values():
                 field.disabled = True
@@ -212,7 +212,7 @@ class TuningSettingsAdmin(admin.ModelAdmin):
             )
         data = subject.cleaned_data
         try:
-            result = tuning_admin.preview(
+            result = tuning_forms.preview(
                 form.values,
                 user_id=data["user"],
                 item_ids=data["items"],

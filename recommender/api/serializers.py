@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from recommender.conf import recommender_settings
 from recommender.models import Feedback, Interaction, Item, ModelVersion
-from recommender.services.tuning import get_tuning
+from recommender.tuning import get_tuning
 
 
 def item_url(item: Item, obj: Any = None) -> str:

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from recommender.conf import recommender_settings
 from recommender.models import Item
-from recommender.services.tracking import MAX_ID_LENGTH, event_types, value_error
+from recommender.tracking.events import MAX_ID_LENGTH, event_types, value_error
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 

@@ -26,9 +26,11 @@ from recommender.api.permissions import HasIdentity, IsStaffForModelOps, Visitor
 from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
 from recommender.identity import identity_from_request
 from recommender.models import Item, ModelVersion
-from recommender.services import feedback, interests, model_registry, privacy, related
-from recommender.services.recommend import RecommendationError, Recommendations, recommend_rendered
-from recommender.services.tuning import get_tuning
+from recommender.serving import related
+from recommender.serving.recommend import RecommendationError, Recommendations, recommend_rendered
+from recommender.tracking import feedback, interests, privacy
+from recommender.training import model_registry
+from recommender.tuning import get_tuning
 
 ERROR = OpenApiResponse(
     OpenApiTypes.OBJECT,

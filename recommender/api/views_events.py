@@ -29,7 +29,7 @@ from recommender.api.permissions import HasIdentity, OwnEventsOnly
 from recommender.api.serializers_events import EventBatchSerializer, IngestResultSerializer
 from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
 from recommender.identity import identity_from_request
-from recommender.services.tracking import EventInput, TrackingError, ingest
+from recommender.tracking.events import EventInput, TrackingError, ingest
 
 
 class BeaconJSONParser(JSONParser):

@@ -27,8 +27,8 @@ from django.utils.safestring import SafeString
 
 from recommender.identity import Identity, identity_from_request
 from recommender.models import Item
-from recommender.services import related
-from recommender.services.recommend import Recommendations, recommend
+from recommender.serving import related
+from recommender.serving.recommend import Recommendations, recommend
 
 logger = logging.getLogger(__name__)
 register = template.Library()

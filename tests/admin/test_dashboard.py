@@ -9,10 +9,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from recommender.admin import stats
 from recommender.admin.charts import Series, bar_chart, line_chart
 from recommender.admin.models_registry import training_curves
 from recommender.models import Interaction, ModelVersion, RecommendationLog
-from recommender.services import dashboard as stats
 from tests.admin import factories
 
 pytestmark = pytest.mark.django_db

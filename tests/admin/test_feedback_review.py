@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from recommender.identity import Identity
 from recommender.models import EditorialRule, Feedback, Item
-from recommender.services.recommend import recommend
+from recommender.serving.recommend import recommend
 from tests.admin import factories
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from recommender.models import Interaction, ModelVersion
-from recommender.services.artifacts import ARTIFACT_FILES
+from recommender.training.artifacts import ARTIFACT_FILES
 from tests.admin import factories
 
 pytestmark = pytest.mark.django_db

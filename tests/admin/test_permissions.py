@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from recommender.admin import actions
 from recommender.models import EditorialRule, Feedback, ItemTag, ModelVersion, TuningChange, TuningSettings
-from recommender.services import admin_actions
 from tests.admin import factories
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,7 @@ def test_view_only_staff_cannot_save_tuning_preview_or_run_jobs() -> None:
 
 def test_job_buttons_answer_only_post(monkeypatch) -> None:
     calls = []
-    monkeypatch.setattr(admin_actions, "start_training", lambda kind: calls.append(kind) or f"{kind} queued")
+    monkeypatch.setattr(actions, "start_training", lambda kind: calls.append(kind) or f"{kind} queued")
     client = client_for(factories.user("ops", perms=("view_modelversion", "change_modelversion")))
     assert client.get(reverse("admin:recommender_modelversion_train")).status_code == 405
     response = client.post(reverse("admin:recommender_modelversion_train"))

@@ -8,9 +8,9 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
+from recommender.admin import tuning_forms
 from recommender.models import Interaction, RecommendationLog, TuningChange, TuningSettings
-from recommender.services import tuning_admin
-from recommender.services.tuning import get_tuning, override_tuning
+from recommender.tuning import get_tuning, override_tuning
 from tests.admin import factories
 
 pytestmark = pytest.mark.django_db
@@ -35,19 +35,19 @@ def form_data(**changes) -> dict:
     """The tuning form as the page posts it, from the effective values, with ``changes`` applied."""
     from recommender.admin.tuning import TuningForm
 
-    data = TuningForm.initial_from(tuning_admin.effective_values())
+    data = TuningForm.initial_from(tuning_forms.effective_values())
     data.update(changes)
     return {k: ("on" if v is True else v) for k, v in data.items() if v is not False}
 
 
 def test_save_records_only_changed_keys_and_falls_back_to_settings() -> None:
     staff = factories.user("tuner", perms=("view_tuningsettings", "change_tuningsettings"))
-    values = tuning_admin.effective_values()
-    assert tuning_admin.save_tuning(values, by=staff) is None  # nothing changed, nothing recorded
+    values = tuning_forms.effective_values()
+    assert tuning_forms.save_tuning(values, by=staff) is None  # nothing changed, nothing recorded
 
     values["DIVERSITY_LAMBDA"] = 0.5
     values["EVENT_TYPES"] = {**values["EVENT_TYPES"], "like": 3.0}
-    change = tuning_admin.save_tuning(values, by=staff)
+    change = tuning_forms.save_tuning(values, by=staff)
     assert change.changed_by == staff
     assert set(change.after) == {"DIVERSITY_LAMBDA", "EVENT_TYPES"}
     assert change.before["DIVERSITY_LAMBDA"] == 0.8
@@ -60,7 +60,7 @@ def test_save_records_only_changed_keys_and_falls_back_to_settings() -> None:
         values={**row.values, "CANDIDATES": 300}
     )  # set in a shell
     values["DIVERSITY_LAMBDA"] = 0.8  # back to the setting: the override disappears
-    tuning_admin.save_tuning(values, by=staff)
+    tuning_forms.save_tuning(values, by=staff)
     row.refresh_from_db()
     assert row.values == {"EVENT_TYPES": {"like": 3.0}, "CANDIDATES": 300}  # keys not on the page are kept
     assert TuningChange.objects.count() == 2
@@ -81,10 +81,10 @@ def test_save_records_only_changed_keys_and_falls_back_to_settings() -> None:
     ],
 )
 def test_invalid_values_are_refused_with_a_message_on_the_key(key: str, value) -> None:
-    values = tuning_admin.effective_values()
+    values = tuning_forms.effective_values()
     values[key] = value
     with pytest.raises(ValidationError) as excinfo:
-        tuning_admin.validate_tuning(values)
+        tuning_forms.validate_tuning(values)
     assert key in excinfo.value.message_dict
 
 
@@ -177,6 +177,6 @@ def test_a_crontab_schedule_entry_is_left_to_settings(settings) -> None:
     form = TuningForm(form_data(SCHEDULE__refresh=1800))
     assert "SCHEDULE__train" not in form.fields
     assert form.is_valid(), form.errors
-    change = tuning_admin.save_tuning(form.values)
+    change = tuning_forms.save_tuning(form.values)
     assert change.after == {"SCHEDULE": {"refresh": 1800}}
     assert TuningSettings.objects.get().values == {"SCHEDULE": {"refresh": 1800}}

@@ -14,9 +14,9 @@ from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserT
 from recommender.api.views import ServingView
 from recommender.identity import Identity
 from recommender.models import Feedback, Interaction, Item, ModelVersion, Profile
-from tests.services import conftest as serving
-from tests.services import factories
-from tests.services.conftest import activate_model
+from tests.serving import conftest as serving
+from tests.serving import factories
+from tests.serving.conftest import activate_model
 
 serving_settings = serving.serving_settings  # settings, artifact storage in tmp, fresh model store
 trained_models = serving.trained_models

@@ -12,9 +12,9 @@ from rest_framework.test import APIClient
 from recommender.identity import Identity
 from recommender.ml.inference import Recommender
 from recommender.models import Feedback, Interaction, Item, ModelVersion, Profile, RecommendationLog
-from tests.services import conftest as serving
-from tests.services import factories
-from tests.services.conftest import activate_model
+from tests.serving import conftest as serving
+from tests.serving import factories
+from tests.serving.conftest import activate_model
 
 # The service tests' fixtures: a tiny model trained once per session; settings and storage per test.
 serving_settings = serving.serving_settings

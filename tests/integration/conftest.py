@@ -22,8 +22,8 @@ from django.db import connection, connections
 from kombu import pools as kombu_pools
 
 from project.celery import app
-from recommender.services import model_store
-from recommender.services.caching import cache
+from recommender.caching import cache
+from recommender.serving import model_store
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUES = ["default", "embed", "train"]

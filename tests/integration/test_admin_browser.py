@@ -21,7 +21,7 @@ from recommender.models import (
     RecommendationLog,
     TuningSettings,
 )
-from recommender.services.recommend import recommend
+from recommender.serving.recommend import recommend
 from tests.admin import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -18,9 +18,9 @@ from django.utils import timezone
 from project.news.models import Article
 from recommender.identity import Identity
 from recommender.models import Feedback, Interaction, RecommendationLog
-from tests.services import conftest as serving
-from tests.services import factories
-from tests.services.conftest import activate_model
+from tests.serving import conftest as serving
+from tests.serving import factories
+from tests.serving.conftest import activate_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

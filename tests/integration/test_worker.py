@@ -17,9 +17,10 @@ from django.db import connections
 from recommender import tasks
 from recommender.identity import Identity
 from recommender.models import Item, ModelVersion
-from recommender.services import maintenance, model_store, training
-from recommender.services.artifacts import load_stored_artifact
-from recommender.services.locks import TrainingBusy
+from recommender.serving import model_store
+from recommender.training import maintenance, runs
+from recommender.training.artifacts import load_stored_artifact
+from recommender.training.locks import TrainingBusy
 from tests.integration.conftest import PROCESS_QUEUE
 from tests.workers.factories import TINY_TRAIN_CONFIG, item_of, make_article, make_catalogue, seed_sessions
 
@@ -84,7 +85,7 @@ def test_a_bulk_import_coalesces_into_few_tasks(celery_worker, embed_task_runs, 
 
 
 def test_trained_model_is_activated_and_served(celery_worker):
-    from recommender.services.recommend import recommend
+    from recommender.serving.recommend import recommend
 
     seed_sessions(make_catalogue(12), users=30, length=8)
     pk = tasks.train_model.delay(TINY_TRAIN_CONFIG).get(timeout=TIMEOUT)
@@ -110,10 +111,10 @@ def test_a_worse_model_is_refused_by_the_gate(celery_worker, settings):
 
 
 def test_sigkill_mid_training_keeps_the_active_model_and_fails_the_run(worker_process):
-    from recommender.services.recommend import recommend
+    from recommender.serving.recommend import recommend
 
     seed_sessions(make_catalogue(12), users=30, length=8)
-    active = training.train_model(config=TINY_TRAIN_CONFIG)  # in this process: the model being served
+    active = runs.train_model(config=TINY_TRAIN_CONFIG)  # in this process: the model being served
     assert active.is_active
     proc = worker_process()
     long_run = {**TINY_TRAIN_CONFIG, "epochs": 100_000, "patience": 100_000, "max_minutes": 10}

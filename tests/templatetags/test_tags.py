@@ -12,12 +12,12 @@ from django.test import RequestFactory
 
 from recommender.identity import Identity
 from recommender.models import Item, RecommendationLog
-from recommender.services import related
-from recommender.services.recommend import RecommendedItem
+from recommender.serving import related
+from recommender.serving.recommend import RecommendedItem
 from recommender.templatetags import recommender as tags
-from tests.services import conftest as serving
-from tests.services import factories
-from tests.services.conftest import activate_model
+from tests.serving import conftest as serving
+from tests.serving import factories
+from tests.serving.conftest import activate_model
 
 serving_settings = serving.serving_settings
 trained_models = serving.trained_models

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recommender.services import model_store
-from recommender.services.caching import cache
+from recommender.caching import cache
+from recommender.serving import model_store
 from tests.workers.factories import TINY_TRAIN_CONFIG
 
 WORKER_SETTINGS = {

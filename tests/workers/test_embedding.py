@@ -15,7 +15,7 @@ from django.db import transaction
 from recommender import tasks
 from recommender.ml.embedder import vector_from_bytes
 from recommender.models import Item, ItemTag, Tag
-from recommender.services import embedding
+from recommender.training import embedding
 from tests.workers.factories import item_of, make_article
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from recommender.models import ModelVersion
-from recommender.services import model_registry, model_store, training
-from recommender.services.model_registry import ModelRegistryError, passes_gate
+from recommender.serving import model_store
+from recommender.training import model_registry, runs
+from recommender.training.model_registry import ModelRegistryError, passes_gate
 from tests.workers.factories import make_items, seed_sessions
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def trained() -> ModelVersion:
     """One trained, active version on a small catalogue."""
     seed_sessions(make_items(12), users=30, length=8)
-    return training.train_model()
+    return runs.train_model()
 
 
 def _version(ndcg: float | None, name: str = "v") -> ModelVersion:
@@ -47,7 +48,7 @@ def test_a_worse_model_is_refused_and_can_still_be_activated_by_hand(
 ):
     settings.RECOMMENDER = {**settings.RECOMMENDER, "GATE_TOLERANCE": 0.0}
     ModelVersion.objects.filter(pk=trained.pk).update(metrics={**trained.metrics, "val_ndcg@10": 0.999})
-    worse = training.train_model()
+    worse = runs.train_model()
     assert worse.status == ModelVersion.Status.SUCCEEDED
     assert not worse.is_active
     assert worse.gate_reason.startswith("refused: val NDCG@10")
@@ -64,14 +65,14 @@ def test_a_worse_model_is_refused_and_can_still_be_activated_by_hand(
 def test_training_can_skip_the_gate_or_never_activate(trained, settings):
     settings.RECOMMENDER = {**settings.RECOMMENDER, "GATE_TOLERANCE": 0.0}
     ModelVersion.objects.filter(pk=trained.pk).update(metrics={"val_ndcg@10": 0.999})
-    forced = training.train_model(activate=True)
+    forced = runs.train_model(activate=True)
     assert forced.is_active and "without the gate" in forced.gate_reason
-    kept_back = training.train_model(activate=False)
+    kept_back = runs.train_model(activate=False)
     assert not kept_back.is_active and ModelVersion.objects.active().pk == forced.pk
 
 
 def test_rollback_returns_to_the_previously_active_version(trained, django_capture_on_commit_callbacks):
-    second = training.train_model(activate=True)
+    second = runs.train_model(activate=True)
     assert ModelVersion.objects.active().pk == second.pk
     with django_capture_on_commit_callbacks(execute=True):
         back = model_registry.rollback(by="editor")
@@ -98,7 +99,7 @@ def test_rollback_without_history_and_unservable_versions_are_refused(trained):
 
 def test_gate_tolerance_edited_in_the_admin_applies(settings):
     from recommender.models import TuningSettings
-    from recommender.services.tuning import invalidate_tuning
+    from recommender.tuning import invalidate_tuning
 
     settings.RECOMMENDER = {**settings.RECOMMENDER, "GATE_TOLERANCE": 0.0}
     assert passes_gate(_version(0.25, "new"), _version(0.30, "active"))[0] is False

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from recommender import tasks
 from recommender.models import Interaction, Item, ModelVersion, Profile, RecommendationLog
-from recommender.services import model_store, training
-from recommender.services.artifacts import ARTIFACT_FILES, load_stored_artifact
-from recommender.services.locks import TrainingBusy, training_lock
+from recommender.serving import model_store
+from recommender.training import runs
+from recommender.training.artifacts import ARTIFACT_FILES, load_stored_artifact
+from recommender.training.locks import TrainingBusy, training_lock
 from tests.workers.factories import make_items, seed_sessions
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,7 @@ def _artifact_complete(version: ModelVersion) -> bool:
 
 
 def test_train_model_produces_an_active_version_with_metrics(catalogue):
-    version = training.train_model()
+    version = runs.train_model()
     assert version.status == ModelVersion.Status.SUCCEEDED
     assert version.is_active and version.activated_at is not None
     assert 0.0 <= version.metrics["val_ndcg@10"] <= 1.0
@@ -59,7 +60,7 @@ def test_progress_is_written_while_training(catalogue):
     def peek(progress):
         seen.append(ModelVersion.objects.get(status=ModelVersion.Status.RUNNING).progress.get("epoch"))
 
-    training.train_model(progress=peek)
+    runs.train_model(progress=peek)
     assert seen[0] == 1  # the first epoch is always written; later ones throttled
     assert seen == sorted(seen)
 
@@ -68,7 +69,7 @@ def test_training_data_respects_weights_and_opt_outs(catalogue):
     item = catalogue[0]
     Interaction.objects.create(event_id="imp", visitor_id="v0-0", item=item, event_type="impression")
     Profile.objects.create(visitor_id="v0-1", personalization_enabled=False)
-    events = training.build_training_events()
+    events = runs.build_training_events()
     assert {e.event_type for e in events} == {"view"}
     users = {e.user for e in events}
     assert "vv0-0" in users and "vv0-1" not in users
@@ -83,19 +84,19 @@ def test_the_task_runs_the_same_code_in_eager_mode(catalogue):
 
 def test_not_enough_data_trains_nothing(catalogue, settings):
     settings.RECOMMENDER = {**settings.RECOMMENDER, "MIN_INTERACTIONS_TO_TRAIN": 10_000}
-    with pytest.raises(training.NotEnoughData):
-        training.train_model()
+    with pytest.raises(runs.NotEnoughData):
+        runs.train_model()
     assert tasks.train_model.delay().get() is None
     assert not ModelVersion.objects.exists()
 
 
 def test_a_failed_run_is_marked_failed_and_the_active_model_keeps_serving(catalogue):
-    good = training.train_model()
+    good = runs.train_model()
     with (
-        mock.patch("recommender.services.artifacts.store_artifact", side_effect=OSError("disk full")),
+        mock.patch("recommender.training.artifacts.store_artifact", side_effect=OSError("disk full")),
         pytest.raises(OSError),
     ):
-        training.train_model()
+        runs.train_model()
     failed = ModelVersion.objects.exclude(pk=good.pk).get()
     assert failed.status == ModelVersion.Status.FAILED
     assert "disk full" in failed.error
@@ -105,12 +106,12 @@ def test_a_failed_run_is_marked_failed_and_the_active_model_keeps_serving(catalo
 
 
 def test_refresh_continues_the_active_model_on_new_interactions(catalogue):
-    assert training.refresh_model() is not None  # no active model yet: a full training
+    assert runs.refresh_model() is not None  # no active model yet: a full training
     parent = ModelVersion.objects.active()
-    assert training.refresh_model() is None  # nothing new since
+    assert runs.refresh_model() is None  # nothing new since
     new_items = make_items(3)
     seed_sessions(catalogue + new_items, users=6, length=6, seed=1, prefix="w")
-    refreshed = training.refresh_model()
+    refreshed = runs.refresh_model()
     assert refreshed.kind == ModelVersion.Kind.REFRESH and refreshed.parent_id == parent.pk
     assert refreshed.status == ModelVersion.Status.SUCCEEDED
     assert refreshed.data_summary["users"] == 6
@@ -140,7 +141,7 @@ def test_the_lock_allows_one_training_run_at_a_time(catalogue):
         )
     try:
         with pytest.raises(TrainingBusy):
-            training.train_model(version=queued)
+            runs.train_model(version=queued)
         assert tasks.train_model.delay(version_id=queued.pk).get() is None
     finally:
         if connection.vendor == "postgresql":
@@ -158,7 +159,7 @@ def test_a_run_whose_worker_died_is_marked_failed_by_the_next_run(catalogue):
         name="dead", status=ModelVersion.Status.RUNNING, started_at=timezone.now() - timedelta(days=1)
     )
     storages["default"].save(f"recommender/models/{dead.name}/model.safetensors", ContentFile(b"partial"))
-    training.train_model()
+    runs.train_model()
     dead.refresh_from_db()
     assert dead.status == ModelVersion.Status.FAILED and "stopped without finishing" in dead.error
     assert not storages["default"].exists(f"recommender/models/{dead.name}/model.safetensors")
@@ -185,9 +186,7 @@ def test_compute_trending_decays_older_events(catalogue):
 
 def test_cleanup_removes_old_logs_and_surplus_artifacts(catalogue, settings):
     settings.RECOMMENDER = {**settings.RECOMMENDER, "KEEP_INACTIVE_VERSIONS": 1}
-    versions = [
-        training.train_model(config={"epochs": 1}, activate=flag) for flag in (True, True, False, True)
-    ]
+    versions = [runs.train_model(config={"epochs": 1}, activate=flag) for flag in (True, True, False, True)]
     RecommendationLog.objects.create(
         recomm_id="old", placement="home", created_at=timezone.now() - timedelta(days=400)
     )
@@ -248,7 +247,7 @@ def test_admin_tuning_reaches_beat_schedule_gate_and_event_weights():
     """The tuning row edited in the admin is what beat, the gate and the data set read."""
     from recommender.models import TuningSettings
     from recommender.schedule import beat_schedule
-    from recommender.services.tuning import get_tuning, invalidate_tuning
+    from recommender.tuning import get_tuning, invalidate_tuning
 
     TuningSettings.objects.create(
         values={"SCHEDULE": {"refresh": 1800}, "GATE_TOLERANCE": 0.5, "EVENT_TYPES": {"impression": 0.25}}
@@ -269,7 +268,7 @@ def test_beat_started_with_the_tuned_scheduler_uses_the_admin_intervals(tmp_path
     from project.celery import app
     from recommender.models import TuningSettings
     from recommender.schedule import TunedScheduler
-    from recommender.services.tuning import invalidate_tuning
+    from recommender.tuning import invalidate_tuning
 
     TuningSettings.objects.create(values={"SCHEDULE": {"refresh": 1800, "suggest_tags": None}})
     invalidate_tuning()

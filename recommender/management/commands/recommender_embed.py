@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from recommender.management.commands._progress import counting_bar
-from recommender.services import embedding
+from recommender.training import embedding
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommender.services import training
-from recommender.services.model_registry import ModelRegistryError
+from recommender.training import runs
+from recommender.training.model_registry import ModelRegistryError
 
 
 class Command(BaseCommand):
@@ -18,7 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, name: str | None, **options: Any) -> None:
         try:
-            result = training.evaluate_version(name)
+            result = runs.evaluate_version(name)
         except ModelRegistryError as exc:
             raise CommandError(str(exc)) from exc
         model, baseline = result["model"], result["popularity"]

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender.management.commands._progress import epoch_bar
 from recommender.management.commands.recommender_train import report
-from recommender.services import training
+from recommender.training import runs
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         config = {"epochs": epochs} if epochs else None
         with epoch_bar(enabled=options["verbosity"] > 0) as bar:
             try:
-                version = training.refresh_model(config=config, progress=bar or True)
-            except (training.TrainingBusy, training.NotEnoughData) as exc:
+                version = runs.refresh_model(config=config, progress=bar or True)
+            except (runs.TrainingBusy, runs.NotEnoughData) as exc:
                 raise CommandError(str(exc)) from exc
         report(self, version)

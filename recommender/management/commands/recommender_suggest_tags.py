@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from recommender.services import embedding
+from recommender.training import embedding
 
 
 class Command(BaseCommand):

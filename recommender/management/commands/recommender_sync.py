@@ -14,7 +14,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender.registry import registry
-from recommender.services.sync import SyncStats, sync_model
+from recommender.tracking.sync import SyncStats, sync_model
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from recommender.management.commands._progress import epoch_bar
 from recommender.models import ModelVersion
-from recommender.services import training
+from recommender.training import runs
 
 
 class Command(BaseCommand):
@@ -49,10 +49,8 @@ class Command(BaseCommand):
             return
         with epoch_bar(enabled=options["verbosity"] > 0) as bar:
             try:
-                version = training.train_model(
-                    config=config, progress=bar or True, activate=options["activate"]
-                )
-            except (training.TrainingBusy, training.NotEnoughData) as exc:
+                version = runs.train_model(config=config, progress=bar or True, activate=options["activate"])
+            except (runs.TrainingBusy, runs.NotEnoughData) as exc:
                 raise CommandError(str(exc)) from exc
         report(self, version)
 

@@ -1,0 +1,140 @@
+"""Non-personal lists: items similar to one item, trending items, fresh items.
+
+They share the pipeline's tail (rules, blend, diversity, log) through
+:func:`recommender.serving.recommend.serve`, so editorial rules and blocks hold
+everywhere. With an identity, its "not interested" and disliked items are left
+out (and, for ``similar``, what it has seen); without one, a list is cached once
+for everybody.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from recommender.caching import cache, generation, identity_key, list_key
+from recommender.serving import model_store
+from recommender.serving.candidates import (
+    Candidate,
+    content_similar,
+    cooccurrence_candidates,
+    fresh_candidates,
+    model_similar,
+    trending_candidates,
+)
+from recommender.serving.recommend import (
+    Recommendations,
+    last_event_id,
+    load_history,
+    prepare,
+    safe_fallback,
+    serve,
+)
+from recommender.serving.rules import editorial_plan, personal_exclusions
+
+logger = logging.getLogger(__name__)
+
+Tiers = tuple[list[list[Candidate]], bool]  # candidate tiers, whether the model produced them
+Render = Callable[[Recommendations], Any] | None  # a module-level function: its name keys the cache
+
+
+def similar(
+    item: Any, *, limit: int = 10, identity: Any = None, placement: str = "article", render: Render = None
+) -> Any:
+    """Items like ``item`` (an Item or its id): the model's item space, else content + co-occurrence.
+
+    With an identity, what it has already seen is left out (when EXCLUDE_SEEN). With
+    ``render``, returns and caches ``render(list)`` (see ``recommend_rendered``).
+    """
+
+    def build(loaded: model_store.LoadedModel | None, excluded: set[int], k: int, context_id: int) -> Tiers:
+        found = model_similar(loaded, context_id, k=k, exclude=excluded) if loaded else []
+        if not found:
+            merged: dict[int, Candidate] = {}
+            for c in content_similar([context_id], k=k, exclude=excluded) + cooccurrence_candidates(
+                context_id, k=k, exclude=excluded
+            ):
+                if c.item_id not in merged or merged[c.item_id].score < c.score:
+                    merged[c.item_id] = c
+            found = sorted(merged.values(), key=lambda c: -c.score)
+        return [found, trending_candidates(k=k, exclude=excluded)], bool(loaded and found)
+
+    return _related(
+        "similar", build, identity, placement, limit, context=item, exclude_seen=True, render=render
+    )
+
+
+def trending(
+    *,
+    limit: int = 10,
+    window_hours: float | None = None,
+    identity: Any = None,
+    placement: str = "default",
+    render: Render = None,
+) -> Any:
+    """The most engaged-with items (decayed score, or counts in the last ``window_hours``), unread ones."""
+
+    def build(loaded: model_store.LoadedModel | None, excluded: set[int], k: int, context_id: int) -> Tiers:
+        return [
+            trending_candidates(k=k, exclude=excluded, window_hours=window_hours),
+            fresh_candidates(k=k, exclude=excluded),
+        ], False
+
+    return _related(
+        "trending", build, identity, placement, limit, extra=window_hours, exclude_seen=True, render=render
+    )
+
+
+def fresh(*, limit: int = 10, identity: Any = None, placement: str = "default") -> Recommendations:
+    """The newest published items."""
+
+    def build(loaded: model_store.LoadedModel | None, excluded: set[int], k: int, context_id: int) -> Tiers:
+        return [fresh_candidates(k=k, exclude=excluded)], False
+
+    return _related("fresh", build, identity, placement, limit)
+
+
+def _related(
+    kind: str,
+    build: Callable[[model_store.LoadedModel | None, set[int], int, int], Tiers],
+    identity: Any,
+    placement: str,
+    limit: int,
+    *,
+    context: Any = None,
+    extra: Any = None,
+    exclude_seen: bool = False,
+    render: Render = None,
+) -> Any:
+    finish_with = render or (lambda recs: recs)
+    prepared = prepare(identity, placement, limit, context, (), None)
+    if prepared is None:
+        return finish_with(Recommendations(items=[], recomm_id=uuid.uuid4().hex, placement=str(placement)))
+    identity, tuning, req = prepared
+    if render is not None:
+        kind = f"{kind}:{render.__module__}.{render.__qualname__}"
+    try:
+        exclude_seen = exclude_seen and tuning.exclude_seen and identity is not None
+        loaded = model_store.get_active()
+        context_id = req.context.pk if req.context else 0
+        key = list_key(
+            kind, identity_key(identity), generation(identity) if identity else 0,
+            last_event_id(identity) if exclude_seen else 0, loaded.version.pk if loaded else 0,
+            req.placement, req.limit, context_id, extra, tuning,
+        )  # fmt: skip
+        if (hit := cache().get(key)) is not None:
+            return hit
+        history = load_history(identity, tuning.history_length) if exclude_seen else []
+        excluded = personal_exclusions(identity, history, exclude_seen=exclude_seen)
+        plan = editorial_plan(req.placement)
+        excluded |= plan.blocked_items | ({context_id} if context_id else set())
+        tiers, used_model = build(loaded, excluded, max(tuning.candidates, req.limit), context_id)
+        recs = serve(identity, req, tiers, excluded, plan, tuning, model=loaded if used_model else None)
+        out = finish_with(recs)
+        cache().set(key, out, tuning.cache_timeout)
+        return out
+    except Exception:
+        logger.exception("%s list failed; serving the non-personalized fallback", kind)
+        return finish_with(safe_fallback(identity, req, tuning))

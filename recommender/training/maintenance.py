@@ -1,0 +1,82 @@
+"""Periodic upkeep: trending scores, and removing what retention settings say is no longer needed."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from datetime import timedelta
+
+from django.utils import timezone
+
+from recommender.caching import bump_site_generation
+from recommender.conf import recommender_settings
+from recommender.models import Interaction, Item, ModelVersion, RecommendationLog
+from recommender.training.locks import TrainingBusy, training_lock
+from recommender.tuning import get_tuning
+
+logger = logging.getLogger(__name__)
+
+
+def compute_trending() -> int:
+    """Set ``Item.trending_score`` to its time-decayed, weighted event count; return how many items have one.
+
+    Each positive event in the last ``TRENDING_WINDOW_HOURS`` counts its event weight,
+    halved every ``TRENDING_HALF_LIFE_HOURS``, so yesterday's hit fades smoothly.
+    """
+    now = timezone.now()
+    tuning = get_tuning()
+    weights = {t: w for t, w in tuning.event_types.items() if w > 0}
+    half_life = float(recommender_settings.TRENDING_HALF_LIFE_HOURS) * 3600.0
+    since = now - timedelta(hours=float(tuning.trending_window_hours))
+    scores: dict[int, float] = defaultdict(float)
+    rows = Interaction.objects.filter(timestamp__gte=since, event_type__in=list(weights))
+    for item_id, event_type, ts in rows.values_list("item_id", "event_type", "timestamp").iterator(
+        chunk_size=5000
+    ):
+        age = max(0.0, (now - ts).total_seconds())
+        scores[item_id] += weights[event_type] * math.exp(-math.log(2) * age / half_life)
+    Item.objects.exclude(pk__in=list(scores)).exclude(trending_score=0).update(trending_score=0.0)
+    Item.objects.bulk_update(
+        [Item(pk=pk, trending_score=round(score, 6)) for pk, score in scores.items()],
+        ["trending_score"],
+        batch_size=1000,
+    )
+    bump_site_generation()  # popularity blends into every list, and served rows cache the score
+    return len(scores)
+
+
+def cleanup() -> dict[str, int]:
+    """Delete old recommendation logs and the artifacts of surplus inactive versions; close dead runs.
+
+    Retention: ``LOG_RETENTION_DAYS`` for logs; ``KEEP_INACTIVE_VERSIONS`` newest inactive
+    versions keep their artifact (plus the latest previously active one, for rollback).
+    A version's artifact reference is cleared *before* its files go, so no version
+    ever points at a half-deleted artifact.
+    """
+    from recommender.training.artifacts import delete_stored_artifact
+    from recommender.training.runs import fail_stale_runs
+
+    cutoff = timezone.now() - timedelta(days=int(recommender_settings.LOG_RETENTION_DAYS))
+    logs, _ = RecommendationLog.objects.filter(created_at__lt=cutoff).delete()
+
+    try:
+        with training_lock():
+            stale = fail_stale_runs()
+    except TrainingBusy:
+        stale = 0
+
+    inactive = ModelVersion.objects.filter(is_active=False).exclude(artifact_name="").order_by("-created_at")
+    keep = set(inactive.values_list("pk", flat=True)[: int(recommender_settings.KEEP_INACTIVE_VERSIONS)])
+    rollback_target = inactive.filter(activated_at__isnull=False).order_by("-activated_at").first()
+    if rollback_target is not None:
+        keep.add(rollback_target.pk)
+    removed = 0
+    for version in inactive.exclude(pk__in=keep):
+        name = version.artifact_name
+        if ModelVersion.objects.filter(pk=version.pk, is_active=False).update(artifact_name="", checksum=""):
+            delete_stored_artifact(name)
+            removed += 1
+    summary = {"logs": logs, "artifacts": removed, "stale_runs": stale}
+    logger.info("recommender cleanup: %s", summary)
+    return summary

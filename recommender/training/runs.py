@@ -1,0 +1,393 @@
+"""Training runs: database rows in, a gated ``ModelVersion`` with its artifact out.
+
+The same code runs in a Celery worker, in eager mode (the demo) and from the
+management commands. Its promises: one run at a time (``locks.training_lock``),
+progress written to the version as it goes, the artifact fully stored *before*
+the version points at it, and a run that dies (exception, time limit, SIGKILL)
+ends up ``failed`` while the active version keeps serving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from recommender.conf import recommender_settings
+from recommender.models import Interaction, Item, ItemTag, ModelVersion, Profile
+from recommender.training import model_registry
+from recommender.training.locks import TrainingBusy, training_lock
+from recommender.tuning import get_tuning
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from recommender.ml.data import Event, UserSequence
+    from recommender.ml.trainer import TrainConfig, TrainProgress
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[["TrainProgress"], None]
+# Time kept free inside the task's hard limit to evaluate and store the artifact.
+STORE_MARGIN_SECONDS = 300
+
+__all__ = [
+    "NotEnoughData",
+    "TrainingBusy",
+    "build_training_events",
+    "evaluate_version",
+    "fail_stale_runs",
+    "make_config",
+    "refresh_model",
+    "train_model",
+]
+
+
+class NotEnoughData(RuntimeError):
+    """Too few interactions to train on (``MIN_INTERACTIONS_TO_TRAIN``)."""
+
+
+# -- the data set ---------------------------------------------------------------
+
+
+def build_training_events(*, after_id: int | None = None, users: set[str] | None = None) -> list[Event]:
+    """Positive-weight interactions as ``Event`` rows, without people who opted out of personalization.
+
+    Deleted identities are simply absent (their rows are gone). ``after_id`` keeps
+    only newer interactions; ``users`` keeps only those identities (``u<id>``/``v<visitor>``).
+    """
+    from recommender.ml.data import Event
+
+    weights = get_tuning().event_types
+    rows = Interaction.objects.filter(event_type__in=[t for t, w in weights.items() if w > 0])
+    opted_out = Profile.objects.filter(personalization_enabled=False)
+    rows = rows.exclude(user_id__in=opted_out.filter(user__isnull=False).values("user_id"))
+    rows = rows.exclude(
+        Q(user__isnull=True) & Q(visitor_id__in=opted_out.filter(user__isnull=True).values("visitor_id"))
+    )
+    if after_id is not None:
+        rows = rows.filter(pk__gt=after_id)
+    if users is not None:
+        user_ids = [int(u[1:]) for u in users if u.startswith("u")]
+        visitor_ids = [u[1:] for u in users if u.startswith("v")]
+        rows = rows.filter(Q(user_id__in=user_ids) | Q(user__isnull=True, visitor_id__in=visitor_ids))
+    fields = ("user_id", "visitor_id", "item_id", "event_type", "value", "timestamp")
+    return [
+        Event(
+            user=f"u{user_id}" if user_id is not None else f"v{visitor_id}",
+            item=str(item_id),
+            timestamp=ts.timestamp(),
+            event_type=event_type,
+            value=value,
+        )
+        for user_id, visitor_id, item_id, event_type, value, ts in rows.order_by("timestamp", "pk")
+        .values_list(*fields)
+        .iterator(chunk_size=5000)
+    ]
+
+
+def _sequences(events: list[Event]) -> dict[str, UserSequence]:
+    from recommender.ml.data import build_sequences
+
+    return build_sequences(
+        events,
+        max_len=int(get_tuning().history_length),
+        event_weights=get_tuning().event_types,
+    )
+
+
+def _content_and_tags() -> tuple[dict[str, np.ndarray], dict[str, list[str]], str | None]:
+    """Content vectors of the current embedder and accepted tags, keyed by ``str(Item.pk)``."""
+    from recommender.ml.embedder import get_embedder, vector_from_bytes
+
+    name = get_embedder(recommender_settings.EMBEDDER, recommender_settings.EMBED_DEVICE).name
+    content = {
+        str(pk): vector_from_bytes(bytes(raw), dim)
+        for pk, raw, dim in Item.objects.filter(embedding_model=name, embedding__isnull=False)
+        .exclude(embedding_dim=None)
+        .values_list("pk", "embedding", "embedding_dim")
+        .iterator(chunk_size=2000)
+    }
+    tags: dict[str, list[str]] = {}
+    for item_id, tag in ItemTag.objects.filter(status=ItemTag.Status.ACCEPTED).values_list(
+        "item_id", "tag__name"
+    ):
+        tags.setdefault(str(item_id), []).append(tag)
+    return content, tags, (name if content else None)
+
+
+def make_config(
+    config: TrainConfig | Mapping[str, Any] | None = None, *, base: Mapping[str, Any] = ()
+) -> TrainConfig:
+    """``TrainConfig`` from settings (``TRAIN_CONFIG``, ``TRAIN_DEVICE``), ``base`` and the run's overrides.
+
+    Without an explicit ``max_minutes`` the run gets a budget inside the task's hard
+    time limit, so it stops early and still stores its best model rather than being killed.
+    """
+    from recommender.ml.trainer import TrainConfig
+
+    if isinstance(config, TrainConfig):
+        return config
+    values = {"device": recommender_settings.TRAIN_DEVICE, **recommender_settings.TRAIN_CONFIG, **dict(base)}
+    values.update(config or {})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"Unknown training option(s): {', '.join(unknown)}")
+    if values.get("max_minutes") is None:
+        values["max_minutes"] = max(
+            1.0, (float(recommender_settings.TRAIN_TIME_LIMIT) - STORE_MARGIN_SECONDS) / 60
+        )
+    return TrainConfig(**values)
+
+
+# -- runs -----------------------------------------------------------------------
+
+
+class _ProgressRecorder:
+    """Writes epoch, loss, validation NDCG@10 and ETA to the version, at most every few seconds."""
+
+    def __init__(self, version: ModelVersion, extra: ProgressCallback | None) -> None:
+        self.version = version
+        self.extra = extra
+        self.history: list[dict] = []
+        self.written_at = float("-inf")
+
+    def __call__(self, p: TrainProgress) -> None:
+        entry = {
+            "epoch": p.epoch,
+            "epochs": p.epochs,
+            "loss": p.loss,
+            "val_ndcg@10": p.val_ndcg10,
+            "eta_seconds": p.eta_seconds,
+            "at": timezone.now().isoformat(),
+        }
+        self.history.append(entry)
+        now = time.monotonic()
+        if now - self.written_at >= float(recommender_settings.PROGRESS_WRITE_SECONDS) or p.epoch >= p.epochs:
+            ModelVersion.objects.filter(pk=self.version.pk).update(progress=entry, history=self.history)
+            self.written_at = now
+        if self.extra is not None:
+            self.extra(p)
+
+
+def _new_version(kind: str, parent: ModelVersion | None = None) -> ModelVersion:
+    name = f"{kind}-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return ModelVersion.objects.create(name=name, kind=kind, parent=parent)
+
+
+def _resolve_version(version: ModelVersion | int | None) -> ModelVersion | None:
+    if version is None or isinstance(version, ModelVersion):
+        return version
+    return ModelVersion.objects.get(pk=version)
+
+
+def _refuse(version: ModelVersion | None, exc: Exception) -> None:
+    """A queued version that cannot run (busy, no data) is closed as failed with the reason."""
+    if version is not None:
+        ModelVersion.objects.filter(pk=version.pk).update(
+            status=ModelVersion.Status.FAILED, error=str(exc), finished_at=timezone.now()
+        )
+
+
+def fail_stale_runs(*, exclude: ModelVersion | None = None) -> int:
+    """Mark "running" versions failed; call only while holding the training lock (no run is alive then).
+
+    Their process died without a word (SIGKILL, OOM, machine lost). Any files the
+    run stored were never referenced by a version, and are deleted.
+    """
+    from recommender.training.artifacts import delete_stored_artifact
+
+    stale = ModelVersion.objects.filter(status=ModelVersion.Status.RUNNING)
+    if exclude is not None:
+        stale = stale.exclude(pk=exclude.pk)
+    count = 0
+    for version in stale:
+        ModelVersion.objects.filter(pk=version.pk, status=ModelVersion.Status.RUNNING).update(
+            status=ModelVersion.Status.FAILED,
+            error="The worker running this training stopped without finishing (killed or lost).",
+            finished_at=timezone.now(),
+        )
+        delete_stored_artifact(f"{recommender_settings.ARTIFACT_PREFIX.rstrip('/')}/{version.name}")
+        logger.warning("marked stale training run %s as failed", version.name)
+        count += 1
+    return count
+
+
+def train_model(
+    *,
+    config: TrainConfig | Mapping[str, Any] | None = None,
+    kind: str = ModelVersion.Kind.TRAIN,
+    version: ModelVersion | int | None = None,
+    progress: bool | ProgressCallback = True,
+    activate: bool | None = None,
+    task_id: str = "",
+) -> ModelVersion:
+    """Train a new model version from all interactions; activate it when it passes the gate.
+
+    ``version`` reuses a queued version (created by the API or admin); otherwise one is
+    created. ``progress`` True records progress in the database, a callable also gets
+    every epoch (progress bars). ``activate`` None applies the gate, True skips it,
+    False never activates. Raises ``TrainingBusy`` or ``NotEnoughData`` before training.
+    """
+    version = _resolve_version(version)
+    try:
+        with training_lock():
+            fail_stale_runs(exclude=version)
+            events = build_training_events()
+            minimum = int(recommender_settings.MIN_INTERACTIONS_TO_TRAIN)
+            if len(events) < minimum:
+                raise NotEnoughData(f"{len(events)} usable interactions, {minimum} needed to train")
+            version = version or _new_version(kind)
+            return _run(version, make_config(config), _sequences(events), progress, activate, task_id)
+    except (TrainingBusy, NotEnoughData) as exc:
+        _refuse(version, exc)
+        raise
+
+
+def refresh_model(
+    *,
+    config: TrainConfig | Mapping[str, Any] | None = None,
+    progress: bool | ProgressCallback = True,
+    task_id: str = "",
+) -> ModelVersion | None:
+    """Continue the active model on what happened since it was trained (and on new items).
+
+    Only identities with new interactions are trained on, each with its full recent
+    history, for a few epochs (``REFRESH_CONFIG``). Without an active model this is
+    a full training; with nothing new it returns None.
+    """
+    from recommender.training.artifacts import load_stored_artifact
+
+    active = ModelVersion.objects.active()
+    if active is None:
+        return train_model(config=config, progress=progress, task_id=task_id)
+    with training_lock():
+        fail_stale_runs()
+        since = active.data_summary.get("last_interaction_id")
+        fresh = build_training_events(after_id=since)
+        if not fresh:
+            logger.info("no new interactions since %s: nothing to refresh", active.name)
+            return None
+        events = build_training_events(users={e.user for e in fresh})
+        sequences = {u: s for u, s in _sequences(events).items() if len(s) >= 2}
+        if not sequences:
+            return None
+        base = make_config(config, base=recommender_settings.REFRESH_CONFIG)
+        previous = load_stored_artifact(active)  # before the version exists: a bad artifact leaves no trace
+        version = _new_version(ModelVersion.Kind.REFRESH, parent=active)
+        return _run(version, base, sequences, progress, None, task_id, resume_from=previous)
+
+
+def _run(
+    version: ModelVersion,
+    config: TrainConfig,
+    sequences: dict[str, UserSequence],
+    progress: bool | ProgressCallback,
+    activate: bool | None,
+    task_id: str,
+    resume_from: Any = None,
+) -> ModelVersion:
+    """Train, store, point the version at the artifact, then gate. Any failure leaves it ``failed``."""
+    from recommender.ml.metrics import popularity_baseline
+    from recommender.ml.trainer import train
+    from recommender.training.artifacts import delete_stored_artifact, store_artifact
+
+    last_id = Interaction.objects.aggregate(last=Max("pk"))["last"]
+    version.status = ModelVersion.Status.RUNNING
+    version.config = dataclasses.asdict(config)
+    version.started_at = timezone.now()
+    version.task_id = task_id or version.task_id
+    version.error = ""
+    version.save(update_fields=["status", "config", "started_at", "task_id", "error"])
+    stored = ""
+    try:
+        content, tags, embedder_name = _content_and_tags()
+        recorder = _ProgressRecorder(version, progress if callable(progress) else None)
+        result = train(
+            sequences,
+            config,
+            content=content or None,
+            tags=tags or None,
+            embedder_name=embedder_name,
+            progress=recorder if progress else None,
+            resume_from=resume_from,
+        )
+        held = {u: s.head(-1) for u, s in sequences.items() if len(s) >= 3}
+        baseline = popularity_baseline(held, held, {u: sequences[u].items[-1] for u in held})
+        metrics = {**result.metrics, "val_pop_ndcg@10": baseline.get("ndcg@10", 0.0)}
+        stored, checksum = store_artifact(version.name, result.recommender)
+        version.artifact_name, version.checksum = stored, checksum
+        version.metrics = metrics
+        version.history = result.history
+        version.device = result.device
+        version.progress = {**recorder.history[-1], "eta_seconds": 0} if recorder.history else {}
+        version.data_summary = {
+            "users": len(sequences),
+            "items": len(result.recommender.item_ids),
+            "events": sum(len(s) for s in sequences.values()),
+            "epochs_run": result.epochs_run,
+            "seconds": round(result.seconds, 2),
+            "last_interaction_id": last_id,
+        }
+        version.status = ModelVersion.Status.SUCCEEDED
+        version.finished_at = timezone.now()
+        version.save()
+    except BaseException as exc:
+        logger.exception("training run %s failed", version.name)
+        try:
+            ModelVersion.objects.filter(pk=version.pk).update(
+                status=ModelVersion.Status.FAILED,
+                error=f"{type(exc).__name__}: {exc}",
+                finished_at=timezone.now(),
+                artifact_name="",
+                checksum="",
+            )
+            if stored:
+                delete_stored_artifact(stored)
+        except Exception:  # the database itself may be what failed; the next run's fail_stale_runs closes it
+            logger.exception("could not record the failure of %s", version.name)
+        raise
+    logger.info("trained %s in %.1fs on %s: %s", version.name, result.seconds, result.device, version.metrics)
+    if activate is None:
+        model_registry.gate_and_activate(version)
+    elif activate:
+        version.gate_reason = "activated without the gate"
+        version.save(update_fields=["gate_reason"])
+        model_registry.activate(version, by="training (gate skipped)")
+    return version
+
+
+# -- evaluation -----------------------------------------------------------------
+
+
+def evaluate_version(version: ModelVersion | int | str | None = None) -> dict[str, Any]:
+    """Test metrics of a version (default: the active one) and of the popularity baseline on current data.
+
+    Leave-one-out on today's interactions: each identity's last event is the target,
+    everything before it the history.
+    """
+    from recommender.ml.data import histories_for_test, leave_one_out
+    from recommender.ml.metrics import evaluate, popularity_baseline
+    from recommender.training.artifacts import load_stored_artifact
+
+    if version is None:
+        version = ModelVersion.objects.active()
+        if version is None:
+            raise model_registry.ModelRegistryError("No active model version")
+    else:
+        version = model_registry.get_version(version)
+    split = leave_one_out(_sequences(build_training_events()))
+    histories = histories_for_test(split)
+    rec = load_stored_artifact(version)
+    return {
+        "version": version.name,
+        "model": evaluate(rec, histories, split.test),
+        "popularity": popularity_baseline(split.train, histories, split.test),
+    }
