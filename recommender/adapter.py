@@ -19,8 +19,8 @@ from django.utils.html import strip_tags
 from django.utils.text import slugify
 
 from recommender.conf import recommender_settings
-from recommender.identity import visitor_id_from_cookie
 from recommender.registry import ContentConfig, resolve
+from recommender.visitor_cookie import visitor_id_from_cookie
 
 
 class DefaultRecommenderAdapter:

@@ -11,13 +11,13 @@ class RecommenderConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from recommender import checks, signals  # noqa: F401  (registers checks and receivers)
+        # Imported here, not at module level: they import models, which need the app registry.
+        from recommender import caching, checks, tasks  # noqa: F401  (checks register themselves)
+        from recommender.serving import model_store
+        from recommender.tracking import interests, receivers
 
-        signals.connect()
-        from recommender.training.embedding import connect_receivers  # workers: content saves -> embedding
-
-        connect_receivers()
-        from recommender.tracking import interests  # serving: tracked events -> interest profiles
-
-        interests.connect()
-        from recommender import caching  # noqa: F401  (rules/tuning/item saves -> cache generation)
+        caching.connect()  # rules, tuning, item and tag saves -> a new site-wide cache generation
+        receivers.connect()  # content saves -> Items, logins -> merged histories
+        tasks.connect()  # Item content changes -> embedding tasks
+        interests.connect()  # tracked events -> interest profiles
+        model_store.connect()  # activations -> every serving process reloads

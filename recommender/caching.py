@@ -90,6 +90,10 @@ _SENDERS = (
     "recommender.Item",
     "recommender.ItemTag",
 )
-for _sender in _SENDERS:
-    post_save.connect(bump_site_generation, sender=_sender, dispatch_uid=f"recommender_gen_{_sender}")
-    post_delete.connect(bump_site_generation, sender=_sender, dispatch_uid=f"recommender_gen_d_{_sender}")
+
+
+def connect() -> None:
+    """Move the site-wide generation on every save or delete of those models (``AppConfig.ready``)."""
+    for sender in _SENDERS:
+        post_save.connect(bump_site_generation, sender=sender, dispatch_uid=f"recommender_gen_{sender}")
+        post_delete.connect(bump_site_generation, sender=sender, dispatch_uid=f"recommender_gen_d_{sender}")

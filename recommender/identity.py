@@ -4,7 +4,8 @@ Every API view and template tag resolves the requester through
 :func:`identity_from_request`, so the rule "a user acts only as itself, a visitor
 only as its own cookie id" lives in one place. The visitor id is a random UUID
 signed with ``SECRET_KEY``: the server accepts only ids it issued, so a client
-can't pick someone else's id even if it learnt one from a log.
+can't pick someone else's id even if it learnt one from a log
+(:mod:`recommender.visitor_cookie`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
-
-from recommender.conf import recommender_settings
-
-VISITOR_COOKIE_SALT = "recommender.visitor"
+from recommender.adapter import get_adapter
 
 
 @dataclass(frozen=True)
@@ -31,10 +28,6 @@ class Identity:
     visitor_id: str = ""
 
     @property
-    def is_user(self) -> bool:
-        return self.user_id is not None
-
-    @property
     def is_known(self) -> bool:
         """Whether anything can be stored for this identity."""
         return self.user_id is not None or bool(self.visitor_id)
@@ -47,24 +40,6 @@ class Identity:
         return cls(user_id=None, visitor_id=visitor_id)
 
 
-def signed_visitor_cookie(visitor_id: str) -> str:
-    """The cookie value for a visitor id, exactly as the middleware writes it (for tests and tools)."""
-    name = recommender_settings.VISITOR_COOKIE_NAME
-    response = HttpResponse()
-    response.set_signed_cookie(name, visitor_id, salt=VISITOR_COOKIE_SALT)
-    return response.cookies[name].value
-
-
-def visitor_id_from_cookie(request: HttpRequest) -> str:
-    """The visitor id of a validly signed cookie, else ``""`` (missing, tampered or expired)."""
-    return request.get_signed_cookie(
-        recommender_settings.VISITOR_COOKIE_NAME,
-        default="",
-        salt=VISITOR_COOKIE_SALT,
-        max_age=recommender_settings.VISITOR_COOKIE_AGE,
-    )
-
-
 def identity_from_request(request: Any) -> Identity:
     """The requester's identity from a Django or DRF request.
 
@@ -75,7 +50,5 @@ def identity_from_request(request: Any) -> Identity:
     """
     visitor_id = getattr(request, "recommender_visitor_id", None)
     if visitor_id is None:
-        from recommender.adapter import get_adapter
-
         visitor_id = get_adapter().visitor_id_for(request)
     return Identity.for_user(getattr(request, "user", None), visitor_id or "")

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 
 from recommender.adapter import get_adapter
 from recommender.conf import recommender_settings
-from recommender.identity import VISITOR_COOKIE_SALT
+from recommender.visitor_cookie import VISITOR_COOKIE_SALT
 
 
 class VisitorIdMiddleware:

@@ -21,6 +21,8 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
 
+from recommender.signals import content_registered, content_unregistered
+
 Accessor = str | Callable[[Any], Any]
 
 
@@ -104,22 +106,18 @@ class ContentRegistry:
             for accessor in value if option == "text" else (value,):
                 _check_accessor(model, option, accessor)
         config = ContentConfig(model=model, **options)
-        from recommender.signals import connect_model, disconnect_model
-
         previous = self._configs.get(model)
         if previous is not None:  # its tags relation may differ from the new one
-            disconnect_model(previous)
+            content_unregistered.send(sender=model, config=previous)
         self._configs[model] = config
-        connect_model(config)
+        content_registered.send(sender=model, config=config)
         return model
 
     def unregister(self, model: type[models.Model]) -> None:
         """Forget a model and disconnect its receivers (mostly for tests)."""
         config = self._configs.pop(model, None)
         if config is not None:
-            from recommender.signals import disconnect_model
-
-            disconnect_model(config)
+            content_unregistered.send(sender=model, config=config)
 
     def get_config(self, model: type[models.Model]) -> ContentConfig:
         """The config of a registered model (or of the concrete model behind a proxy)."""

@@ -1,8 +1,9 @@
-"""The app's own signals, and the receivers that keep Items and identities current.
+"""The app's own signals, so the parts that write need not know who listens.
 
-Signals other parts of the app listen to (so tracking and the registry need not
-know about embedding, caching or training):
-
+- ``content_registered`` / ``content_unregistered`` (sender=the content model,
+  ``config: ContentConfig``): sent by :func:`recommender.register` and
+  ``registry.unregister``; :mod:`recommender.tracking.receivers` connects the model's
+  save, delete and tag receivers.
 - ``item_content_changed`` (sender=Item, ``item_ids: list[int]``): sent on commit
   after the registry created or updated Items whose content hash changed.
 - ``events_ingested`` (sender=Interaction, ``user_ids: set[int]``,
@@ -10,127 +11,17 @@ know about embedding, caching or training):
   stored new events.
 - ``identity_merged`` (sender=Interaction, ``user_id: int``, ``visitor_id: str``):
   sent on commit after a visitor's history was moved into an account at login.
+- ``model_activated`` (sender=ModelVersion, ``version: ModelVersion | None``): sent on
+  commit after the served version changed (activation or rollback).
 
-Receivers are connected explicitly with ``sender=`` (django-celery-beat style):
-``connect()`` from ``AppConfig.ready`` and :func:`connect_model` from
-``register()``, which may run later, in the host app's ``ready``.
+Receivers are connected explicitly, from ``AppConfig.ready``.
 """
 
-from __future__ import annotations
-
-import logging
-from collections.abc import Callable
-from typing import Any
-
-from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_in
-from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import Signal
 
-from recommender.registry import ContentConfig, registry
-
-logger = logging.getLogger(__name__)
-
+content_registered = Signal()
+content_unregistered = Signal()
 item_content_changed = Signal()
 events_ingested = Signal()
 identity_merged = Signal()
-
-
-def connect() -> None:
-    """Connect the receivers of every model registered so far and the login merge."""
-    for config in registry.configs():
-        connect_model(config)
-    user_logged_in.connect(_merge_visitor_on_login, sender=get_user_model(), dispatch_uid="recommender.login")
-
-
-def connect_model(config: ContentConfig) -> None:
-    """Keep the Items of one registered model in sync with its saves, deletes and tag changes."""
-    uid = f"recommender.sync.{config.label}"
-    post_save.connect(_object_saved, sender=config.model, dispatch_uid=uid)
-    post_delete.connect(_object_deleted, sender=config.model, dispatch_uid=uid)
-    through = _tags_through(config)
-    if through is not None:
-        m2m_changed.connect(_tags_changed, sender=through, dispatch_uid=uid)
-
-
-def _tags_through(config: ContentConfig) -> type | None:
-    """The through model of a many-to-many ``tags``; None until it is resolved (register() at import time).
-
-    Never connect with ``sender=None``: that would listen to every many-to-many in the project.
-    """
-    field = config.tags_m2m_field()
-    through = field.remote_field.through if field is not None else None
-    return through if isinstance(through, type) else None
-
-
-def disconnect_model(config: ContentConfig) -> None:
-    uid = f"recommender.sync.{config.label}"
-    post_save.disconnect(sender=config.model, dispatch_uid=uid)
-    post_delete.disconnect(sender=config.model, dispatch_uid=uid)
-    through = _tags_through(config)
-    if through is not None:
-        m2m_changed.disconnect(sender=through, dispatch_uid=uid)
-
-
-def _guarded(action: str, instance: Any, work: Callable[[], Any]) -> None:
-    """Run a sync step in a savepoint; a failure is logged, never breaks the host's save.
-
-    ``recommender_sync`` repairs whatever a failed step left stale.
-    """
-    try:
-        with transaction.atomic():
-            work()
-    except Exception:
-        logger.exception("recommender: could not %s the Item of %r", action, instance)
-
-
-def _object_saved(sender: type, instance: Any, raw: bool = False, **kwargs: Any) -> None:
-    if raw:  # loaddata: the related rows may not exist yet; recommender_sync catches up
-        return
-    from recommender.tracking import sync
-
-    _guarded("sync", instance, lambda: sync.sync_object(instance))
-
-
-def _object_deleted(sender: type, instance: Any, **kwargs: Any) -> None:
-    from recommender.tracking import sync
-
-    _guarded("delete", instance, lambda: sync.remove_object(instance))
-
-
-def _tags_changed(
-    sender: type, instance: Any, action: str, reverse: bool, model: type, pk_set: Any, **kwargs: Any
-) -> None:
-    """Resync the content objects whose tags changed, from either side of the relation."""
-    from recommender.tracking import sync
-
-    if not reverse:
-        if action in ("post_add", "post_remove", "post_clear"):
-            _guarded("sync", instance, lambda: sync.sync_object(instance))
-        return
-    # Reverse side (topic.articles.add(...)): ``model`` is the content model, ``instance`` the tag object.
-    if action == "pre_clear":
-        field = registry.get_config(model).tags_m2m_field()
-        related = model._default_manager.filter(**{field.name: instance})
-        instance._recommender_cleared_pks = list(related.values_list("pk", flat=True))
-    elif action in ("post_add", "post_remove", "post_clear"):
-        pks = pk_set if action != "post_clear" else getattr(instance, "_recommender_cleared_pks", [])
-        for obj in model._default_manager.filter(pk__in=list(pks or ())):
-            _guarded("sync", obj, lambda obj=obj: sync.sync_object(obj))
-
-
-def _merge_visitor_on_login(sender: type, request: Any, user: Any, **kwargs: Any) -> None:
-    """Move the visitor's anonymous history into the account, then give the browser a new visitor id.
-
-    The fresh id means that after a logout, the next anonymous browsing on this
-    device starts a history of its own instead of extending the account's.
-    """
-    visitor_id = getattr(request, "recommender_visitor_id", "") if request is not None else ""
-    if not visitor_id:
-        return
-    from recommender.adapter import get_adapter
-    from recommender.tracking.events import merge_visitor_into_user
-
-    merge_visitor_into_user(visitor_id, user)
-    request.recommender_visitor_id = get_adapter().new_visitor_id()
+model_activated = Signal()

@@ -1,14 +1,18 @@
-"""Celery tasks: thin wrappers over ``recommender.services``; the logic lives there, once.
+"""Celery tasks: thin wrappers over the domain packages; the logic lives there, once.
 
 Every task acknowledges late (a worker that dies mid-task does not lose it),
 retries transient failures (database or broker connection) with exponential
 back-off and jitter, and has soft and hard time limits from settings. Queues come
 from ``QUEUES``: ``embed`` and ``train`` can be served by dedicated (GPU) workers.
+
+This is the only layer that imports Celery: content saves reach the embed task
+through the ``item_content_changed`` receiver connected here.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from celery import shared_task
@@ -16,6 +20,8 @@ from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
 from recommender.conf import recommender_settings
+from recommender.signals import item_content_changed
+from recommender.tracking import sync
 from recommender.training import embedding, maintenance, runs
 
 logger = logging.getLogger(__name__)
@@ -94,12 +100,44 @@ def compute_trending() -> int:
 @shared_task(name="recommender.publish_due", **_options("default", "TASK_TIME_LIMIT"))
 def publish_due() -> int:
     """Activate Items whose scheduled publication time has passed (nothing saves them then)."""
-    from recommender.tracking.sync import publish_due as activate_due
-
-    return activate_due()
+    return sync.publish_due()
 
 
 @shared_task(name="recommender.cleanup", **_options("default", "TASK_TIME_LIMIT"))
 def cleanup() -> dict[str, int]:
     """Retention: old logs, surplus artifacts, dead training runs."""
     return maintenance.cleanup()
+
+
+def enqueue_embedding(ids: set[int]) -> None:
+    """Send the embedding of these items to the workers: at once (eager), in chunks, or once per window."""
+    if not embedding.any_needing_embedding(ids):
+        return  # an earlier task of this burst already embedded them
+    if embed_items.app.conf.task_always_eager:
+        # No worker: embed now, and everything else committed that needs it, so the
+        # rest of a burst (one signal per saved object) finds its items done.
+        embed_items.delay(None)
+        return
+    window = int(recommender_settings.EMBED_DEBOUNCE_SECONDS)
+    chunk = embedding.task_chunk()
+    if len(ids) >= chunk or window <= 0:
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), chunk):
+            embed_items.delay(ordered[start : start + chunk])
+    elif embedding.start_debounce_window(window):
+        # ids=None: the task embeds everything still needing it when it runs, i.e. these
+        # items and all others saved during the window (which enqueue nothing themselves).
+        embed_items.apply_async(kwargs={"ids": None, "debounced": True}, countdown=window)
+
+
+def on_item_content_changed(sender: Any, item_ids: Iterable[int] = (), **kwargs: Any) -> None:
+    """Receiver of ``item_content_changed``: never lets a broker hiccup break the host's save."""
+    try:
+        embedding.schedule_embedding(item_ids, enqueue_embedding)
+    except Exception:
+        logger.exception("could not schedule embedding of items %s", list(item_ids)[:20])
+
+
+def connect() -> None:
+    """Embed content when it changes (called from ``AppConfig.ready``)."""
+    item_content_changed.connect(on_item_content_changed, dispatch_uid="recommender.embedding")

@@ -20,8 +20,9 @@ from rest_framework.test import APIClient
 
 from project.news.models import Article, Topic
 from recommender.conf import recommender_settings
-from recommender.identity import Identity, signed_visitor_cookie
+from recommender.identity import Identity
 from recommender.models import Interaction, Item
+from recommender.visitor_cookie import signed_visitor_cookie
 
 PASSWORD = "test-password-123"
 _numbers = itertools.count(1)

@@ -7,10 +7,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponse
 from django.test import Client, RequestFactory, override_settings
 
-from recommender.identity import Identity, identity_from_request, signed_visitor_cookie
+from recommender.identity import Identity, identity_from_request
 from recommender.middleware import VisitorIdMiddleware
 from recommender.models import Interaction
 from recommender.tracking.events import track
+from recommender.visitor_cookie import signed_visitor_cookie
 from tests import factories
 
 COOKIE = "rec_vid"

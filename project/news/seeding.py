@@ -24,8 +24,8 @@ from project.news.models import Article, Topic
 from project.news.synthetic import Platform
 from recommender.models import Item
 from recommender.signals import item_content_changed
+from recommender.tasks import on_item_content_changed
 from recommender.tracking.events import EventInput, ingest
-from recommender.training.embedding import on_item_content_changed
 
 READER_PASSWORD = "demo-pass-123"
 ADMIN_USERNAME, ADMIN_PASSWORD = "admin", "admin-pass-123"

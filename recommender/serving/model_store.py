@@ -19,10 +19,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from recommender.caching import cache
 from recommender.conf import recommender_settings
+from recommender.signals import model_activated
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,8 +87,19 @@ def invalidate() -> None:
 
 
 def announce_active(version: ModelVersion | None) -> None:
-    """Record the active version in the cache key every process checks (``activate`` calls this)."""
+    """Record the active version in the cache key every process checks."""
     cache().set(ACTIVE_MODEL_KEY, version.pk if version else 0, ACTIVE_MODEL_KEY_TIMEOUT)
+
+
+def _on_model_activated(sender: type, version: ModelVersion | None, **kwargs: Any) -> None:
+    """Receiver of ``model_activated``: this process looks again at once, the others at their next check."""
+    invalidate()
+    announce_active(version)
+
+
+def connect() -> None:
+    """Follow activations and rollbacks (called from ``AppConfig.ready``)."""
+    model_activated.connect(_on_model_activated, dispatch_uid="recommender.model_store")
 
 
 def _refresh() -> None:

@@ -3,7 +3,8 @@
 Whether an item needs a vector is decided from the database alone (its
 ``content_hash`` against the ``embedded_hash`` of its vector), so a task may run
 late, twice or for more items than asked, and still do only the missing work.
-That is what lets :func:`schedule_embedding` coalesce freely:
+That is what lets :func:`schedule_embedding` and ``recommender.tasks.enqueue_embedding``
+coalesce freely:
 
 - inside a transaction, ids are collected per connection and enqueued once, on commit,
   in chunks of ``EMBED_BATCH_SIZE * EMBED_TASK_BATCHES``;
@@ -25,7 +26,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from recommender.caching import bump_site_generation
+from recommender.caching import bump_site_generation, cache
 from recommender.conf import recommender_settings
 from recommender.models import Item, ItemTag, Tag
 
@@ -33,17 +34,11 @@ logger = logging.getLogger(__name__)
 
 DEBOUNCE_KEY = "recommender:embed:debounce"
 
-_pending = threading.local()
-
 
 def _embedder() -> Any:
     from recommender.ml.embedder import get_embedder
 
     return get_embedder(recommender_settings.EMBEDDER, recommender_settings.EMBED_DEVICE)
-
-
-def _task_chunk() -> int:
-    return int(recommender_settings.EMBED_BATCH_SIZE) * int(recommender_settings.EMBED_TASK_BATCHES)
 
 
 # -- embedding ------------------------------------------------------------------
@@ -63,7 +58,7 @@ def embed_items(
         if (text or title).strip()
     ]
     total, done = len(rows), 0
-    chunk = _task_chunk()
+    chunk = task_chunk()
     for start in range(0, total, chunk):
         done += _embed_rows(embedder, rows[start : start + chunk])
         if progress is not None:
@@ -103,73 +98,61 @@ def _embed_rows(embedder: Any, rows: list[tuple[int, str, str]]) -> int:
 # -- coalesced scheduling -------------------------------------------------------
 
 
-def schedule_embedding(item_ids: Iterable[int]) -> None:
-    """Ask for these items to be embedded after the current transaction commits, coalescing requests."""
+def schedule_embedding(item_ids: Iterable[int], enqueue: Callable[[set[int]], None]) -> None:
+    """Hand these items to ``enqueue`` after the current transaction commits, coalescing requests.
+
+    ``enqueue`` sends the work (``recommender.tasks.enqueue_embedding``): this module
+    decides when and which ids, the task layer how they reach a worker.
+    """
     ids = {int(i) for i in item_ids}
     if not ids:
         return
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
-        _enqueue(ids)
+        enqueue(ids)
         return
     # Our hook is gone when an earlier transaction rolled back: start a fresh collection then.
-    if not any(func is _flush_pending for _, func, _ in connection.run_on_commit):
+    if not any(getattr(func, "__self__", None) is _pending for _, func, _ in connection.run_on_commit):
         _pending.ids = set()
-        transaction.on_commit(_flush_pending)
+        _pending.enqueue = enqueue
+        transaction.on_commit(_pending.flush)
     _pending.ids.update(ids)
 
 
-def _flush_pending() -> None:
-    ids = getattr(_pending, "ids", None) or set()
-    _pending.ids = None
-    _enqueue(ids)
+class _Pending(threading.local):
+    """The ids collected in this thread's open transaction, and who sends them on commit."""
+
+    ids: set[int] | None = None
+    enqueue: Callable[[set[int]], None] | None = None
+
+    def flush(self) -> None:
+        ids, enqueue = self.ids or set(), self.enqueue
+        self.ids, self.enqueue = None, None
+        if enqueue is not None:
+            enqueue(ids)
 
 
-def _enqueue(ids: set[int]) -> None:
-    from celery import current_app
+_pending = _Pending()
 
-    from recommender import tasks
-    from recommender.caching import cache
 
-    if not Item.objects.needing_embedding(_embedder().name).filter(pk__in=ids).exists():
-        return  # an earlier task of this burst already embedded them
-    if current_app.conf.task_always_eager:
-        # No worker: embed now, and everything else committed that needs it, so the
-        # rest of a burst (one signal per saved object) finds its items done.
-        tasks.embed_items.delay(None)
-        return
-    window = int(recommender_settings.EMBED_DEBOUNCE_SECONDS)
-    chunk = _task_chunk()
-    if len(ids) >= chunk or window <= 0:
-        ordered = sorted(ids)
-        for start in range(0, len(ordered), chunk):
-            tasks.embed_items.delay(ordered[start : start + chunk])
-    elif cache().add(DEBOUNCE_KEY, 1, window):
-        # ids=None: the task embeds everything still needing it when it runs, i.e. these
-        # items and all others saved during the window (which enqueue nothing themselves).
-        tasks.embed_items.apply_async(kwargs={"ids": None, "debounced": True}, countdown=window)
+def any_needing_embedding(ids: Iterable[int]) -> bool:
+    """Whether any of these items still lacks a vector for its text (a burst's earlier task may have run)."""
+    return Item.objects.needing_embedding(_embedder().name).filter(pk__in=list(ids)).exists()
+
+
+def task_chunk() -> int:
+    """How many items one embedding task takes."""
+    return int(recommender_settings.EMBED_BATCH_SIZE) * int(recommender_settings.EMBED_TASK_BATCHES)
+
+
+def start_debounce_window(seconds: int) -> bool:
+    """Open the window in which saves enqueue nothing; False when one is already open."""
+    return bool(cache().add(DEBOUNCE_KEY, 1, seconds))
 
 
 def end_debounce_window() -> None:
     """Called by the delayed task before it reads: saves from now on start a new window."""
-    from recommender.caching import cache
-
     cache().delete(DEBOUNCE_KEY)
-
-
-def on_item_content_changed(sender: Any, item_ids: Iterable[int] = (), **kwargs: Any) -> None:
-    """Receiver of ``item_content_changed``: never lets a broker hiccup break the host's save."""
-    try:
-        schedule_embedding(item_ids)
-    except Exception:
-        logger.exception("could not schedule embedding of items %s", list(item_ids)[:20])
-
-
-def connect_receivers() -> None:
-    """Connect to the foundation's content signal (called from ``AppConfig.ready``)."""
-    from recommender.signals import item_content_changed
-
-    item_content_changed.connect(on_item_content_changed, dispatch_uid="recommender.embedding")
 
 
 # -- automatic tags -------------------------------------------------------------
@@ -201,7 +184,7 @@ def suggest_tags(ids: Iterable[int] | None = None) -> int:
     descriptions = {name: tag.description for name, tag in tags.items() if tag.description}
     created = 0
     rows = list(items.values_list("pk", "embedding", "embedding_dim"))
-    chunk = _task_chunk()
+    chunk = task_chunk()
     for start in range(0, len(rows), chunk):
         part = rows[start : start + chunk]
         existing = set(

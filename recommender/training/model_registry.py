@@ -1,9 +1,9 @@
 """Which trained version is served: activation, rollback and the evaluation gate.
 
 Exactly one version is active (a partial unique constraint enforces it). Switching
-happens in one transaction, and only after it commits is the cache key that every
-serving process checks (``model_store``) changed, so no process loads a version
-the database does not yet call active.
+happens in one transaction, and only after it commits is ``model_activated`` sent
+(``serving.model_store`` then changes the cache key every serving process checks),
+so no process loads a version the database does not yet call active.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from recommender.models import ModelVersion
-from recommender.serving import model_store
+from recommender.signals import model_activated
 from recommender.training.artifacts import ARTIFACT_FILES, artifact_storage
 from recommender.tuning import get_tuning
 
@@ -53,14 +53,9 @@ def activate(version: ModelVersion | int | str, *, by: Any = None) -> ModelVersi
         version.is_active = True
         version.activated_at = timezone.now()
         version.save(update_fields=["is_active", "activated_at"])
-        transaction.on_commit(lambda: _announce(version))
+        transaction.on_commit(lambda: model_activated.send(sender=ModelVersion, version=version))
     logger.info("activated recommender model %s%s", version.name, f" by {by}" if by else "")
     return version
-
-
-def _announce(version: ModelVersion) -> None:
-    model_store.invalidate()
-    model_store.announce_active(version)
 
 
 def rollback(*, by: Any = None) -> ModelVersion:

@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 
 from recommender.api.throttling import RecommenderAnonThrottle
 from recommender.conf import recommender_settings
-from recommender.identity import visitor_id_from_cookie
 from recommender.models import Interaction
+from recommender.visitor_cookie import visitor_id_from_cookie
 from tests import factories
 
 pytestmark = pytest.mark.django_db

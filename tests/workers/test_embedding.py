@@ -105,8 +105,8 @@ def test_large_transaction_is_enqueued_in_chunks_once_on_commit(settings):
             mock.patch.object(tasks.embed_items, "delay") as delay,
         ):
             with transaction.atomic():
-                embedding.schedule_embedding([i.pk for i in items[:12]])
-                embedding.schedule_embedding([i.pk for i in items[8:]])
+                embedding.schedule_embedding([i.pk for i in items[:12]], tasks.enqueue_embedding)
+                embedding.schedule_embedding([i.pk for i in items[8:]], tasks.enqueue_embedding)
                 assert delay.call_count == 0  # nothing before the commit
             chunks = [c.args[0] for c in delay.call_args_list]
     assert [len(c) for c in chunks] == [8, 8, 4]
@@ -116,7 +116,7 @@ def test_large_transaction_is_enqueued_in_chunks_once_on_commit(settings):
 def test_rolled_back_transaction_enqueues_nothing():
     with mock.patch.object(tasks.embed_items, "delay") as delay:
         with pytest.raises(RuntimeError), transaction.atomic():
-            embedding.schedule_embedding([1, 2, 3])
+            embedding.schedule_embedding([1, 2, 3], tasks.enqueue_embedding)
             raise RuntimeError
         assert delay.call_count == 0
 

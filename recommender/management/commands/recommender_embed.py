@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from recommender.management.commands._progress import counting_bar
+from recommender.management.commands._output import counting_bar
 from recommender.training import embedding
 
 

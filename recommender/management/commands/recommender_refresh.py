@@ -6,8 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommender.management.commands._progress import epoch_bar
-from recommender.management.commands.recommender_train import report
+from recommender.management.commands._output import epoch_bar, report
 from recommender.training import runs
 
 

@@ -7,12 +7,12 @@ unchanged object is left alone, and Items whose object vanished are deactivated.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from recommender.management.commands._output import counting_bar
 from recommender.registry import registry
 from recommender.tracking.sync import SyncStats, sync_model
 
@@ -57,12 +57,15 @@ class Command(BaseCommand):
 
     def _sync(self, content_model: Any, batch_size: int, *, show_progress: bool) -> SyncStats:
         total = content_model._default_manager.count()
-        bar = _progress_bar(total, content_model._meta.label, enabled=show_progress)
-        try:
-            return sync_model(content_model, batch_size=batch_size, progress=bar.update if bar else None)
-        finally:
-            if bar is not None:
-                bar.close()
+        done = 0
+        with counting_bar(content_model._meta.label, unit="obj", enabled=show_progress) as bar:
+
+            def advance(count: int) -> None:
+                nonlocal done
+                done += count
+                bar(done, total)
+
+            return sync_model(content_model, batch_size=batch_size, progress=advance if bar else None)
 
     @staticmethod
     def _summary(stats: SyncStats) -> str:
@@ -70,14 +73,3 @@ class Command(BaseCommand):
             f"{stats.created} created, {stats.updated} updated, {stats.unchanged} unchanged, "
             f"{stats.deactivated} deactivated"
         )
-
-
-def _progress_bar(total: int, label: str, *, enabled: bool) -> Any:
-    """A tqdm bar on stderr (tqdm comes with sentence-transformers), or None when unavailable/disabled."""
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=label, unit="obj", file=sys.stderr, leave=False)

@@ -10,8 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommender.management.commands._progress import epoch_bar
-from recommender.models import ModelVersion
+from recommender.management.commands._output import epoch_bar, report
 from recommender.training import runs
 
 
@@ -53,24 +52,3 @@ class Command(BaseCommand):
             except (runs.TrainingBusy, runs.NotEnoughData) as exc:
                 raise CommandError(str(exc)) from exc
         report(self, version)
-
-
-def report(command: BaseCommand, version: ModelVersion | None) -> None:
-    """Print a finished version's metrics and whether it serves now (shared with recommender_refresh)."""
-    if version is None:
-        command.stdout.write("Nothing new to train on.")
-        return
-    metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(version.metrics.items()))
-    summary = version.data_summary
-    command.stdout.write(
-        f"{version.name}: {version.status} on {version.device} in {summary.get('seconds', 0):.1f}s, "
-        f"{summary.get('epochs_run', 0)} epochs, {summary.get('users', 0)} users, "
-        f"{summary.get('items', 0)} items"
-    )
-    command.stdout.write(f"  {metrics}")
-    if version.is_active:
-        command.stdout.write(command.style.SUCCESS(f"  activated ({version.gate_reason})"))
-    else:
-        command.stdout.write(
-            command.style.WARNING(f"  not activated: {version.gate_reason or 'not requested'}")
-        )

@@ -1,11 +1,16 @@
-"""Progress bars for the worker commands: tqdm on stderr (it comes with sentence-transformers), or nothing."""
+"""What the worker commands print: progress bars (tqdm on stderr) and summaries of finished runs."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from django.core.management.base import BaseCommand
+
+if TYPE_CHECKING:
+    from recommender.models import ModelVersion
 
 
 @contextmanager
@@ -56,3 +61,24 @@ def _has_tqdm() -> bool:
     except ImportError:
         return False
     return True
+
+
+def report(command: BaseCommand, version: ModelVersion | None) -> None:
+    """Print a finished version's metrics and whether it serves now (recommender_train and _refresh)."""
+    if version is None:
+        command.stdout.write("Nothing new to train on.")
+        return
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(version.metrics.items()))
+    summary = version.data_summary
+    command.stdout.write(
+        f"{version.name}: {version.status} on {version.device} in {summary.get('seconds', 0):.1f}s, "
+        f"{summary.get('epochs_run', 0)} epochs, {summary.get('users', 0)} users, "
+        f"{summary.get('items', 0)} items"
+    )
+    command.stdout.write(f"  {metrics}")
+    if version.is_active:
+        command.stdout.write(command.style.SUCCESS(f"  activated ({version.gate_reason})"))
+    else:
+        command.stdout.write(
+            command.style.WARNING(f"  not activated: {version.gate_reason or 'not requested'}")
+        )
