@@ -15,9 +15,11 @@ import csv
 import json
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from recommender.ml.artifact import ArtifactError, load_artifact, save_artifact
 from recommender.ml.data import Event, build_sequences
@@ -29,7 +31,15 @@ BATCH = 256
 
 
 class InputError(Exception):
-    """A malformed input file; the message names the file and line."""
+    """A malformed input file; the message names the file, the line and, if one is at fault, the column."""
+
+
+def _where(path: Path, line: int, column: int | None = None, name: str | None = None) -> str:
+    """The position every input error starts with: file:line: or file:line: column N (name):"""
+    at = f"{path}:{line}:"
+    if column is not None:
+        at += f" column {column}" + (f" ({name})" if name else "") + ":"
+    return at
 
 
 def _timestamp(text: str) -> float:
@@ -39,43 +49,120 @@ def _timestamp(text: str) -> float:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def read_events(path: Path) -> Iterator[Event]:
-    """Events from a CSV export; a bad row raises InputError with its line number."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"user_id", "item_id", "timestamp"} - set(reader.fieldnames or [])
+class _Rows:
+    """CSV rows with the file position of each field, so an error can point at the bad one."""
+
+    def __init__(self, path: Path, handle: TextIO, required: Sequence[str]) -> None:
+        self.path = path
+        self.reader = csv.DictReader(handle)
+        with self._located():
+            header = self.reader.fieldnames or []
+        missing = set(required) - set(header)
         if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        for row in reader:
+            have = ", ".join(map(repr, header)) if header else "nothing (empty file)"  # repr shows a BOM
+            raise InputError(
+                f"{_where(path, 1)} missing column(s) {', '.join(sorted(missing))}; the header has: {have}"
+            )
+        # DictReader keeps the last of duplicate names, and so does this mapping.
+        self.columns = {name: number for number, name in enumerate(header, start=1)}
+        self.width = len(header)
+
+    @contextmanager
+    def _located(self) -> Iterator[None]:
+        """Turn the reader's own errors (bad bytes, csv.Error) into InputErrors with a position."""
+        try:
+            yield
+        except UnicodeDecodeError as exc:  # before csv.Error: the decoder fails ahead of the parser
+            raise _not_utf8(self.path) from exc
+        except csv.Error as exc:
+            raise InputError(f"{_where(self.path, self.reader.reader.line_num)} {exc}") from exc
+
+    def __iter__(self) -> Iterator[dict[str, str | None]]:
+        with self._located():
+            yield from self.reader
+
+    def error(self, name: str, problem: str) -> InputError:
+        """An InputError at the current row and the named column."""
+        # The inner reader's line_num: DictReader's own copy is only updated after a row parses.
+        return InputError(
+            f"{_where(self.path, self.reader.reader.line_num, self.columns[name], name)} {problem}"
+        )
+
+    def field(self, row: Mapping[str, str | None], name: str) -> str:
+        """The value of a required column; a row shorter than the header is an error, not None."""
+        value = row[name]
+        if value is None:
+            width = sum(v is not None for k, v in row.items() if k is not None)
+            raise self.error(name, f"missing: the row has {width} field(s), the header {self.width}")
+        return value
+
+
+def _not_utf8(path: Path) -> InputError:
+    """Where the first byte that is not UTF-8 lies: line, CSV field and byte within the line.
+
+    The decoder only reports a position inside the chunk it was reading, so the
+    (rare) error path reads the raw bytes once more to find the line.
+    """
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        line = raw.count(b"\n", 0, exc.start) + 1
+        before = raw[line_start : exc.start].decode("utf-8", errors="replace")
+        column = len(next(csv.reader([before]), [""])) or 1
+        header = next(csv.reader([raw.split(b"\n", 1)[0].decode("utf-8", errors="replace")]), [])
+        name = header[column - 1] if line > 1 and column <= len(header) else None
+        return InputError(
+            f"{_where(path, line, column, name)} not UTF-8 text "
+            f"(byte 0x{raw[exc.start]:02x} at byte {exc.start - line_start + 1} of the line)"
+        )
+    return InputError(f"{path}: not UTF-8 text")
+
+
+def read_events(path: Path) -> Iterator[Event]:
+    """Events from a CSV export; a bad row raises InputError naming its line and column."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = _Rows(path, handle, ("user_id", "item_id", "timestamp"))
+        for row in rows:
+            user, item, stamp = (
+                rows.field(row, "user_id"),
+                rows.field(row, "item_id"),
+                rows.field(row, "timestamp"),
+            )
             try:
-                value = row.get("value")
-                yield Event(
-                    user=row["user_id"],
-                    item=row["item_id"],
-                    timestamp=_timestamp(row["timestamp"]),
-                    event_type=row.get("event_type") or "view",
-                    value=float(value) if value not in (None, "") else None,
-                )
-            except (ValueError, TypeError, AttributeError) as exc:
-                raise InputError(f"{path}:{reader.line_num}: malformed row: {exc}") from exc
+                timestamp = _timestamp(stamp)
+            except ValueError:
+                raise rows.error("timestamp", f"{stamp!r} is not a number or an ISO 8601 time") from None
+            value = row.get("value")
+            try:
+                number = float(value) if value not in (None, "") else None
+            except ValueError:
+                raise rows.error("value", f"{value!r} is not a number") from None
+            yield Event(
+                user=user,
+                item=item,
+                timestamp=timestamp,
+                event_type=row.get("event_type") or "view",
+                value=number,
+            )
 
 
 def read_items(path: Path) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """item id -> text, and item id -> tag names."""
+    """item id -> text, and item id -> tag names; a bad row raises InputError naming its line and column."""
     texts: dict[str, str] = {}
     tags: dict[str, list[str]] = {}
     with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"item_id", "text"} - set(reader.fieldnames or [])
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        for row in reader:
-            if not row["item_id"] or row["text"] is None:
-                raise InputError(f"{path}:{reader.line_num}: malformed row")
-            texts[row["item_id"]] = row["text"]
+        rows = _Rows(path, handle, ("item_id", "text"))
+        for row in rows:
+            item_id = rows.field(row, "item_id")
+            if not item_id:
+                raise rows.error("item_id", "empty")
+            text = rows.field(row, "text")
+            texts[item_id] = text
             names = [t.strip() for t in (row.get("tags") or "").split("|") if t.strip()]
             if names:
-                tags[row["item_id"]] = names
+                tags[item_id] = names
     return texts, tags
 
 
@@ -124,15 +211,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _parse_history_line(line: str) -> tuple[object, list[str], list[str]]:
-    record = json.loads(line)
+    """user, history, exclude of one JSON line; a ValueError names the column or field at fault."""
+    if not line.isascii():
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError as exc:  # the file is read with surrogateescape: a byte that is not UTF-8
+            raise ValueError(f"column {exc.start + 1}: not UTF-8 text") from exc
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"column {exc.colno}: {exc.msg}") from exc
     if not isinstance(record, dict):
-        raise ValueError("expected a JSON object")
+        column = len(line) - len(line.lstrip()) + 1
+        raise ValueError(f"column {column}: expected a JSON object, got {type(record).__name__}")
     history = record.get("history")
     exclude = record.get("exclude", [])
     if not isinstance(history, list) or not all(isinstance(i, str) for i in history):
-        raise ValueError('"history" must be a list of item id strings')
+        raise ValueError('field "history": must be a list of item id strings')
     if not isinstance(exclude, list) or not all(isinstance(i, str) for i in exclude):
-        raise ValueError('"exclude" must be a list of item id strings')
+        raise ValueError('field "exclude": must be a list of item id strings')
     return record.get("user"), history, exclude
 
 
@@ -154,7 +251,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     rec.new_item_boost = args.new_item_boost
     batch: list[tuple[object, list[str], list[str]]] = []
     bad = 0
-    with open(args.histories, encoding="utf-8") as handle:
+    # surrogateescape: a line that is not UTF-8 is reported and skipped like any malformed line.
+    with open(args.histories, encoding="utf-8", errors="surrogateescape") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -198,40 +296,80 @@ def _finite(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; every option's help states its default, so --help is the reference."""
     parser = argparse.ArgumentParser(prog="python -m recommender.ml", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command", required=True, help="what to do; COMMAND --help for its options"
+    )
 
-    p = sub.add_parser("train", help="train a model from an events CSV and save the artifact")
-    p.add_argument("--events", required=True)
-    p.add_argument("--items", help="item_id,text[,tags] CSV: content vectors for cold start")
-    p.add_argument("--out", required=True)
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--max-minutes", type=float, default=None)
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-len", type=int, default=TrainConfig.max_len)
+    about = "train a model from an events CSV and save the artifact"
+    p = sub.add_parser("train", help=about, description=about)
     p.add_argument(
-        "--embedder", default=None, help="sentence-transformers name or path (default: bundled MiniLM)"
+        "--events", required=True, help="CSV with user_id,item_id,timestamp[,event_type,value] (required)"
+    )
+    p.add_argument(
+        "--items",
+        help="CSV with item_id,text[,tags]: content vectors for cold start (default: none, IDs only)",
+    )
+    p.add_argument("--out", required=True, help="directory to write the model artifact to (required)")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=TrainConfig.epochs,
+        help="most epochs to train; early stopping may end sooner (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-minutes", type=float, default=None, help="wall-clock budget for training (default: no limit)"
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where to train and embed; auto picks cuda when a GPU is visible (default: %(default)s)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument(
+        "--max-len",
+        type=int,
+        default=TrainConfig.max_len,
+        help="most recent events kept per user (default: %(default)s)",
+    )
+    p.add_argument(
+        "--embedder",
+        default=None,
+        help="sentence-transformers name or path, used with --items (default: bundled all-MiniLM-L6-v2)",
     )
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("recommend", help="recommend for each history in a JSON-lines file")
-    p.add_argument("--model", required=True)
-    p.add_argument("--histories", required=True)
-    p.add_argument("--k", type=int, default=10)
-    p.add_argument("--allow-seen", action="store_true", help="allow items already in the history")
+    about = "recommend for each history in a JSON-lines file"
+    p = sub.add_parser("recommend", help=about, description=about)
+    p.add_argument("--model", required=True, help="model artifact directory written by train (required)")
+    p.add_argument(
+        "--histories",
+        required=True,
+        help='JSON lines {"user": ..., "history": [ids], "exclude": [ids]} (required)',
+    )
+    p.add_argument("--k", type=int, default=10, help="recommendations per line (default: %(default)s)")
+    p.add_argument(
+        "--allow-seen", action="store_true", help="allow items already in the history (default: off)"
+    )
     p.add_argument(
         "--new-item-boost",
         type=_finite,
         default=0.0,
-        help="logit added to items the model was not trained on",
+        help="logit added to items the model was not trained on (default: %(default)s)",
     )
     p.set_defaults(func=cmd_recommend)
 
-    p = sub.add_parser("evaluate", help="leave-last-out full-ranking metrics of a model on an events CSV")
-    p.add_argument("--model", required=True)
-    p.add_argument("--events", required=True)
-    p.add_argument("--k", type=int, default=10)
+    about = "leave-last-out full-ranking metrics of a model on an events CSV"
+    p = sub.add_parser("evaluate", help=about, description=about)
+    p.add_argument("--model", required=True, help="model artifact directory written by train (required)")
+    p.add_argument(
+        "--events", required=True, help="CSV with user_id,item_id,timestamp[,event_type,value] (required)"
+    )
+    p.add_argument(
+        "--k", type=int, default=10, help="cut-off of the metrics, e.g. NDCG@k (default: %(default)s)"
+    )
     p.set_defaults(func=cmd_evaluate)
     return parser
 

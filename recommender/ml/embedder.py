@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import threading
 import unicodedata
@@ -110,10 +109,8 @@ class Embedder:
         return self._model
 
     def _load(self) -> SentenceTransformer:
-        # Offline before sentence-transformers/huggingface_hub are imported (they
-        # read these at import), and local_files_only for the case they already were.
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        # local_files_only reaches every hub lookup (config, tokenizer, weights, model
+        # card), so nothing is fetched without touching the host's os.environ.
         from sentence_transformers import SentenceTransformer
 
         source = str(_bundled_model_path()) if self.is_default else self.model_ref

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from recommender.ml.cli import InputError, build_parser, main, read_items
 from tests.ml.factories import planted_sequences, successor_map
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,20 +94,23 @@ def test_exclude_and_allow_seen(model_dir, tmp_path):
 
 def test_unknown_ids_are_skipped_with_a_warning_and_bad_lines_reported_by_number(model_dir, tmp_path):
     known = next(iter(successor_map()))
-    (tmp_path / "h.jsonl").write_text(
+    (tmp_path / "h.jsonl").write_bytes(
         "\n".join(
             [
                 json.dumps({"user": "ok", "history": ["nope-1", known]}),
                 "{not json",
                 json.dumps({"user": "bad", "history": "i1"}),
                 json.dumps({"user": "empty", "history": ["nope-2"]}),
+                '{"user": "latin-1", "history": ["caf\xe9"]}',
             ]
-        )
+        ).encode("latin-1")  # the last line is not UTF-8
     )
     done = run_cli("recommend", "--model", str(model_dir), "--histories", str(tmp_path / "h.jsonl"))
     assert done.returncode == 1  # some lines were malformed
     assert "h.jsonl:1: skipping unknown item id(s): nope-1" in done.stderr
-    assert "h.jsonl:2: malformed line" in done.stderr and "h.jsonl:3: malformed line" in done.stderr
+    assert "h.jsonl:2: malformed line skipped: column 2: Expecting property name" in done.stderr
+    assert 'h.jsonl:3: malformed line skipped: field "history": must be a list' in done.stderr
+    assert "h.jsonl:5: malformed line skipped: column 37: not UTF-8 text" in done.stderr
     out = [json.loads(line) for line in done.stdout.splitlines()]
     assert [o["user"] for o in out] == ["ok", "empty"]
     assert len(out[0]["items"]) == 10 and out[1]["items"] == []
@@ -114,7 +119,9 @@ def test_unknown_ids_are_skipped_with_a_warning_and_bad_lines_reported_by_number
 def test_a_malformed_events_file_or_corrupt_model_is_a_clear_error(model_dir, tmp_path):
     (tmp_path / "e.csv").write_text("user_id,item_id,timestamp\nu1,i1,100\nu1,i2,not-a-time\n")
     done = run_cli("train", "--events", str(tmp_path / "e.csv"), "--out", str(tmp_path / "m"))
-    assert done.returncode == 2 and "e.csv:3: malformed row" in done.stderr
+    assert done.returncode == 2, done.stderr
+    assert "e.csv:3: column 3 (timestamp): 'not-a-time' is not a number" in done.stderr
+    assert "Traceback" not in done.stderr
     (tmp_path / "h.jsonl").write_text(json.dumps({"history": ["i1"]}))
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -128,3 +135,72 @@ def test_a_malformed_events_file_or_corrupt_model_is_a_clear_error(model_dir, tm
     done = run_cli("recommend", "--model", str(model_dir), "--histories", histories, "--new-item-boost=inf")
     assert done.returncode == 2 and "must be a finite number" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_every_subcommand_and_every_option_has_one_line_of_help_that_states_its_default():
+    parser = build_parser()
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) == {"train", "recommend", "evaluate"}
+    listed = {a.dest: a.help for a in commands._choices_actions}  # the lines of `--help`
+    for name, sub in commands.choices.items():
+        assert listed.get(name) and "\n" not in listed[name], name
+        assert sub.description and "\n" not in sub.description, name
+        options = [a for a in sub._actions if a.option_strings and not isinstance(a, argparse._HelpAction)]
+        assert options, name
+        for action in options:
+            where = f"{name} {action.option_strings[0]}"
+            assert action.help and action.help.strip(), f"{where} has no help"
+            text = sub._get_formatter()._expand_help(action)  # %(default)s filled in, as --help shows it
+            assert "\n" not in text, where
+            assert ("(required)" if action.required else "(default: ") in text, f"{where}: {text!r}"
+            if not action.required and action.default not in (None, False):
+                assert f"(default: {action.default})" in text, f"{where}: {text!r}"
+        assert "(default: " in sub.format_help()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            b"user_id,item_id,timestamp\nu1,i1,100\nu1,i2,abc\n",
+            "3: column 3 (timestamp): 'abc' is not a number",
+        ),
+        (
+            b"user_id,item_id,timestamp,event_type,value\nu1,i1,100,view,\nu1,i2,101,buy,lots\n",
+            "3: column 5 (value): 'lots' is not a number",
+        ),
+        (b"user_id,item_id,timestamp\nu1,i1,100\nu1,i2\n", "3: column 3 (timestamp): missing"),
+        (b"timestamp,user_id,item_id\n100,u1,i1\n101,u\xff,i2\n", "3: column 2 (user_id): not UTF-8"),
+        (b"user_id,item,timestamp\nu1,i1,100\n", "1: missing column(s) item_id"),
+    ],
+    ids=["timestamp", "value", "short-row", "not-utf8", "header"],
+)
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_malformed_events_line_is_exit_2_naming_file_line_and_column(
+    tmp_path, capsys, command, content, expected
+):
+    events = tmp_path / "events.csv"
+    events.write_bytes(content)
+    if command == "train":
+        code = main(["train", "--events", str(events), "--out", str(tmp_path / "m"), "--device", "cpu"])
+    else:  # the events are read before the model, so no model is needed to reach the error
+        code = main(["evaluate", "--events", str(events), "--model", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"error: {events}:{expected}"), err  # the position comes first
+    assert err.count("\n") == 1 and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"item_id,text\ni1,a text\n,another\n", "3: column 1 (item_id): empty"),
+        (b"item_id,tags,text\ni1,x|y\n", "2: column 3 (text): missing"),
+    ],
+)
+def test_a_malformed_items_line_names_file_line_and_column(tmp_path, content, expected):
+    items = tmp_path / "items.csv"
+    items.write_bytes(content)
+    with pytest.raises(InputError) as raised:
+        read_items(items)
+    assert str(raised.value).startswith(f"{items}:{expected}")

@@ -12,6 +12,7 @@ import pytest
 from recommender.ml.embedder import (
     DEFAULT_EMBEDDER,
     Embedder,
+    _bundled_model_path,
     content_hash,
     get_embedder,
     vector_from_bytes,
@@ -24,32 +25,63 @@ def embedder() -> Embedder:
     return get_embedder(device="cpu")
 
 
-def test_default_model_loads_without_any_network_access():
-    # A fresh interpreter with HF_HUB_OFFLINE unset and every socket connection refused:
-    # the embedder must force offline mode itself and never try to reach the hub.
+def test_models_load_without_any_network_access_or_offline_variables(tmp_path):
+    # A fresh interpreter with the HF offline variables unset and every connection and
+    # name lookup refused: local_files_only alone must keep the loader off the network,
+    # for the bundled model and for a hub name found in the local cache.
+    bundled = _bundled_model_path()
+    snapshot = tmp_path / "hub" / "models--acme--cached-minilm" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    for entry in bundled.iterdir():
+        (snapshot / entry.name).symlink_to(entry)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
     script = textwrap.dedent(
         """
         import json, os, socket
         attempts = []
-        def refuse(self, address, *args, **kwargs):
-            attempts.append(str(address))
+        def refuse(*args, **kwargs):
+            attempts.append(repr(args[1:2] or args))
             raise OSError("network disabled in this test")
         socket.socket.connect = refuse
         socket.socket.connect_ex = refuse
+        socket.getaddrinfo = refuse
         from recommender.ml.embedder import Embedder
-        e = Embedder(device="cpu")
-        v = e.encode(["offline check"])
-        print(json.dumps({"attempts": attempts, "shape": list(v.shape), "name": e.name,
-                          "offline": os.environ.get("HF_HUB_OFFLINE")}))
+        out = {}
+        for model in (None, "acme/cached-minilm"):
+            e = Embedder(model, device="cpu")
+            out[e.name] = list(e.encode(["offline check"]).shape)
+        offline = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+        print(json.dumps({"attempts": attempts, "shapes": out, "offline": offline}))
         """
     )
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env |= {"HF_HOME": str(tmp_path), "HF_HUB_CACHE": str(tmp_path / "hub")}
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120, check=False
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300, check=False
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"attempts": [], "shape": [1, 384], "name": "all-MiniLM-L6-v2", "offline": "1"}
+    assert result == {
+        "attempts": [],
+        "shapes": {"all-MiniLM-L6-v2": [1, 384], "acme/cached-minilm": [1, 384]},
+        "offline": {"HF_HUB_OFFLINE": None, "TRANSFORMERS_OFFLINE": None},
+    }
+
+
+def test_loading_the_embedder_leaves_the_process_environment_unchanged(monkeypatch):
+    # The host (Django, Celery, the CLI) owns os.environ; a load must not switch the
+    # whole process to offline mode behind its back.
+    import sentence_transformers  # noqa: F401  (its own import-time settings are not the embedder's)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    before = dict(os.environ)
+    fresh = Embedder(device="cpu")  # not the cached instance: this one really loads
+    assert fresh.dimension == 384
+    assert fresh._model is not None
+    assert dict(os.environ) == before
+    assert "HF_HUB_OFFLINE" not in os.environ and "TRANSFORMERS_OFFLINE" not in os.environ
 
 
 def test_construction_is_lazy_and_a_missing_model_fails_clearly():
