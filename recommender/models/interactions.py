@@ -2,39 +2,41 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import connections, models
 from django.utils import timezone
 
+from recommender.models.owned import OwnedQuerySet
 
-class InteractionQuerySet(models.QuerySet):
+if TYPE_CHECKING:
+    from recommender.identity import Identity
+
+
+class InteractionQuerySet(OwnedQuerySet):
     """Identity-scoped reads used on every recommendation."""
 
-    def for_identity(self, user_id: int | None, visitor_id: str = "") -> InteractionQuerySet:
-        if user_id is not None:
-            return self.filter(user_id=user_id)
-        return self.filter(user__isnull=True, visitor_id=visitor_id)
-
-    def last_events_for(
-        self, user_id: int | None, visitor_id: str = "", limit: int = 200
-    ) -> InteractionQuerySet:
+    def last_events_for(self, identity: Identity | None, limit: int = 200) -> InteractionQuerySet:
         """The newest ``limit`` events of one identity, newest first (one indexed query)."""
-        return self.for_identity(user_id, visitor_id).order_by("-timestamp", "-id")[:limit]
+        return self.for_identity(identity).order_by("-timestamp", "-id")[:limit]
 
-    def newest_id(self, user_id: int | None, visitor_id: str = "") -> int:
+    def newest_id(self, identity: Identity | None) -> int:
         """The id of the identity's newest event, 0 when none: ``last_events_for(...)[0].id``.
 
         Every cached recommendation keys on it, so it runs on every cache hit; written as
         one SQL statement on the (identity, timestamp) index because compiling the
         equivalent ORM query took longer than running it.
         """
+        if identity is None or (identity.user_id is None and not identity.visitor_id):
+            return 0  # for_identity's "an unknown identity owns nothing"
         meta, quote = self.model._meta, connections[self.db].ops.quote_name
         user, visitor = (quote(meta.get_field(name).column) for name in ("user", "visitor_id"))
         when, pk = quote(meta.get_field("timestamp").column), quote(meta.pk.column)
-        if user_id is not None:
-            where, params = f"{user} = %s", [user_id]
+        if identity.user_id is not None:  # for_identity's filter, in SQL
+            where, params = f"{user} = %s", [identity.user_id]
         else:
-            where, params = f"{user} IS NULL AND {visitor} = %s", [visitor_id]
+            where, params = f"{user} IS NULL AND {visitor} = %s", [identity.visitor_id]
         sql = f"SELECT {pk} FROM {quote(meta.db_table)} WHERE {where} ORDER BY {when} DESC, {pk} DESC LIMIT 1"
         with connections[self.db].cursor() as cursor:
             cursor.execute(sql, params)
@@ -120,6 +122,8 @@ class Feedback(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "feedback"

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from recommender.models.owned import OwnedQuerySet
+
 
 class RecommendationLog(models.Model):
     """One served list: which items, at which positions, for what reasons, from which model."""
@@ -27,6 +29,8 @@ class RecommendationLog(models.Model):
         "recommender.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -111,6 +115,8 @@ class Profile(models.Model):
     personalization_enabled = models.BooleanField(default=True)
     interests = models.JSONField(default=dict, blank=True, help_text="tag slug -> affinity")
     interests_updated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -469,11 +469,7 @@ def parse_page_token(identity: Any, token: str) -> tuple[str, int, frozenset[int
     if not 1 <= page < MAX_PAGES:
         raise RecommendationError(f"Page must be between 1 and {MAX_PAGES - 1}.")
     ids = [root] + [f"{root}-{n}" for n in range(1, page)]
-    logs = RecommendationLog.objects.filter(recomm_id__in=ids)
-    if identity is None or identity.user_id is None:
-        logs = logs.filter(user__isnull=True, visitor_id=getattr(identity, "visitor_id", "") or "")
-    else:
-        logs = logs.filter(user_id=identity.user_id)
+    logs = RecommendationLog.objects.for_identity(identity).filter(recomm_id__in=ids)
     served = [entry for items in logs.values_list("items", flat=True) for entry in items]
     if not logs.filter(recomm_id=root).exists():
         raise RecommendationError("Unknown or expired page token.")
@@ -484,22 +480,18 @@ def last_event_id(identity: Any) -> int:
     """The id of the identity's newest event (0: none); part of every cache key of its lists."""
     from recommender.models import Interaction
 
-    if identity is None or (identity.user_id is None and not identity.visitor_id):
-        return 0
-    return Interaction.objects.newest_id(identity.user_id, identity.visitor_id)
+    return Interaction.objects.newest_id(identity)
 
 
 def load_history(identity: Any, length: int) -> list[HistoryEvent]:
     """The last ``length`` events, newest first, as plain tuples (one query on an index)."""
     from recommender.models import Interaction
 
-    if identity is None or (identity.user_id is None and not identity.visitor_id):
-        return []
     return [
         HistoryEvent(*row)
-        for row in Interaction.objects.last_events_for(
-            identity.user_id, identity.visitor_id, length
-        ).values_list("id", "item_id", "event_type", "timestamp")
+        for row in Interaction.objects.last_events_for(identity, length).values_list(
+            "id", "item_id", "event_type", "timestamp"
+        )
     ]
 
 
@@ -507,10 +499,5 @@ def personalization_enabled(identity: Any) -> bool:
     """False only when the identity opted out (no profile means the default: on)."""
     if identity is None:
         return False
-    profiles = (
-        Profile.objects.filter(user_id=identity.user_id)
-        if identity.user_id is not None
-        else (Profile.objects.filter(user__isnull=True, visitor_id=identity.visitor_id))
-    )
-    enabled = profiles.values_list("personalization_enabled", flat=True).first()
+    enabled = Profile.objects.for_identity(identity).values_list("personalization_enabled", flat=True).first()
     return enabled is None or bool(enabled)

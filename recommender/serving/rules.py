@@ -79,7 +79,7 @@ def personal_exclusions(identity: Any, history: Sequence[HistoryEvent], *, exclu
     if exclude_seen:
         excluded.update(e.item_id for e in history if e.event_type != Interaction.EventType.IMPRESSION)
     excluded.update(
-        Interaction.objects.for_identity(identity.user_id, identity.visitor_id)
+        Interaction.objects.for_identity(identity)
         .filter(event_type=Interaction.EventType.DISLIKE)
         .values_list("item_id", flat=True)
     )
@@ -106,9 +106,7 @@ def more_like_this(identity: Any, limit: int = 5) -> list[int]:
 def _feedback_for(identity: Any):
     from recommender.models import Feedback
 
-    if identity.user_id is not None:
-        return Feedback.objects.filter(user_id=identity.user_id)
-    return Feedback.objects.filter(user__isnull=True, visitor_id=identity.visitor_id)
+    return Feedback.objects.for_identity(identity)
 
 
 def pin_candidates(plan: EditorialPlan, excluded: Collection[int]) -> list[tuple[int, int]]:

@@ -174,7 +174,7 @@ def merge_visitor_into_user(visitor_id: str, user: Any) -> dict[str, int]:
 
 
 def _merge_profile(visitor_id: str, user: Any) -> int:
-    visitor_profile = Profile.objects.filter(user__isnull=True, visitor_id=visitor_id).first()
+    visitor_profile = Profile.objects.for_identity(Identity(user_id=None, visitor_id=visitor_id)).first()
     if visitor_profile is None:
         return 0
     user_profile = Profile.objects.filter(user=user).first()

@@ -25,7 +25,7 @@ def record_feedback(
         raise ValueError(
             f"Unknown feedback kind {kind!r}; expected one of {', '.join(Feedback.Kind.values)}."
         )
-    if identity is None or not (identity.user_id is not None or identity.visitor_id):
+    if identity is None or not identity.is_known:
         raise ValueError("Feedback needs a signed-in user or a visitor id.")
     if not isinstance(item, Item):
         found = Item.objects.filter(pk=item).first()

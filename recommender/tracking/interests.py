@@ -38,16 +38,10 @@ NAME_SIMILARITY_FLOOR = 0.3  # name similarity below this says nothing about rel
 
 def profile_for(identity: Any, *, create: bool = False) -> Profile | None:
     """The identity's profile row (created on demand)."""
-    if identity is None or not (identity.user_id is not None or identity.visitor_id):
+    if identity is None or not identity.is_known:
         return None
-    if identity.user_id is not None:
-        lookup: dict[str, Any] = {"user_id": identity.user_id}
-    else:
-        lookup = {"user__isnull": True, "visitor_id": identity.visitor_id}
-    if not create:
-        return Profile.objects.filter(**lookup).first()
-    profile = Profile.objects.filter(**lookup).first()
-    if profile is None:
+    profile = Profile.objects.for_identity(identity).first()
+    if profile is None and create:
         fields = (
             {"user_id": identity.user_id}
             if identity.user_id is not None
@@ -108,7 +102,7 @@ def _store(profile: Profile, affinities: dict[str, float], now: datetime) -> Pro
 
 
 def _events(identity: Any):
-    return Interaction.objects.for_identity(identity.user_id, identity.visitor_id)
+    return Interaction.objects.for_identity(identity)
 
 
 def recompute_profile(identity: Any) -> Profile | None:

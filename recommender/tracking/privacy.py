@@ -18,18 +18,10 @@ from recommender.models import Feedback, Interaction, Profile, RecommendationLog
 from recommender.tracking.interests import profile_for
 
 
-def _owned(model: type, identity: Any) -> QuerySet:
-    if identity.user_id is not None:
-        return model.objects.filter(user_id=identity.user_id)
-    if not identity.visitor_id:
-        return model.objects.none()
-    return model.objects.filter(user__isnull=True, visitor_id=identity.visitor_id)
-
-
 def history(identity: Any, limit: int = 50) -> QuerySet[Interaction]:
     """What the identity did, newest first, without impressions (what "my history" shows)."""
     return (
-        _owned(Interaction, identity)
+        Interaction.objects.for_identity(identity)
         .exclude(event_type=Interaction.EventType.IMPRESSION)
         .select_related("item")
         .order_by("-timestamp", "-id")[:limit]
@@ -53,7 +45,7 @@ def export_identity_data(identity: Any) -> dict:
         else None,
         "interactions": [
             {**row, "timestamp": row["timestamp"].isoformat()}
-            for row in _owned(Interaction, identity)
+            for row in Interaction.objects.for_identity(identity)
             .order_by("timestamp", "id")
             .values(
                 "event_id",
@@ -68,13 +60,13 @@ def export_identity_data(identity: Any) -> dict:
         ],
         "feedback": [
             {**row, "created_at": row["created_at"].isoformat()}
-            for row in _owned(Feedback, identity)
+            for row in Feedback.objects.for_identity(identity)
             .order_by("created_at", "id")
             .values("item_id", "kind", "reason", "placement", "recomm_id", "created_at")
         ],
         "recommendations": [
             {**row, "created_at": row["created_at"].isoformat()}
-            for row in _owned(RecommendationLog, identity)
+            for row in RecommendationLog.objects.for_identity(identity)
             .order_by("created_at", "id")
             .values("recomm_id", "placement", "items", "page", "created_at")
         ],
@@ -85,10 +77,10 @@ def delete_identity_data(identity: Any) -> dict[str, int]:
     """Delete the identity's interactions, feedback, served lists and profile now; counts per kind."""
     with transaction.atomic():
         counts = {
-            "interactions": _owned(Interaction, identity).delete()[0],
-            "feedback": _owned(Feedback, identity).delete()[0],
-            "recommendations": _owned(RecommendationLog, identity).delete()[0],
-            "profiles": _owned(Profile, identity).delete()[0],
+            "interactions": Interaction.objects.for_identity(identity).delete()[0],
+            "feedback": Feedback.objects.for_identity(identity).delete()[0],
+            "recommendations": RecommendationLog.objects.for_identity(identity).delete()[0],
+            "profiles": Profile.objects.for_identity(identity).delete()[0],
         }
     bump_generation(identity)
     return counts

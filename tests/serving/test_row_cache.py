@@ -97,8 +97,8 @@ def test_the_newest_event_id_is_the_first_of_the_last_events(db):
     factories.add_events(user, items[:1], start=start + timedelta(minutes=2))  # ties the newest
     factories.add_events(visitor, items[::-1])
     for who in (user, visitor, nobody):
-        newest = Interaction.objects.last_events_for(who.user_id, who.visitor_id, 1).first()
-        assert Interaction.objects.newest_id(who.user_id, who.visitor_id) == (newest.pk if newest else 0)
-    assert Interaction.objects.newest_id(user.user_id) == max(
+        newest = Interaction.objects.last_events_for(who, 1).first()
+        assert Interaction.objects.newest_id(who) == (newest.pk if newest else 0)
+    assert Interaction.objects.newest_id(user) == max(
         Interaction.objects.filter(user_id=user.user_id).values_list("pk", flat=True)
     )
