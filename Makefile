@@ -18,7 +18,7 @@ help:
 	@echo "make demo         create .venv, install, migrate, seed, embed, train, serve on http://$(HOST):$(PORT)/"
 	@echo "make test         the whole suite on a throwaway PostgreSQL + Redis (installs them when root)"
 	@echo "make test-sqlite  the whole suite on SQLite, no services"
-	@echo "make lint         ruff check"
+	@echo "make lint         ruff check, ruff format --check and lint-imports (the package layering)"
 	@echo "make bench        the speed benchmark (python -m bench.speed)"
 
 # Debian ships venv separately (python3.11-venv); install it when missing and running as root.
@@ -57,6 +57,8 @@ test-sqlite: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 bench: venv
 	$(PY) -m bench.speed $(BENCH_ARGS)

@@ -6,7 +6,9 @@ PostgreSQL and ``CELERY_BROKER_URL`` to a real worker.
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlsplit
+
+import dj_database_url
 
 from recommender.schedule import beat_schedule
 
@@ -62,19 +64,18 @@ TEMPLATES = [
 
 
 def _database_from_url(url: str) -> dict:
-    """Parse ``postgres://user:pass@host:port/name`` without an extra dependency."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("postgres", "postgresql", "pgsql"):
-        raise ValueError(f"DATABASE_URL must be a postgres:// URL, got {parsed.scheme!r}")
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parsed.path.lstrip("/")),
-        "USER": unquote(parsed.username or ""),
-        "PASSWORD": unquote(parsed.password or ""),
-        "HOST": parsed.hostname or "",
-        "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": 60,
-    }
+    """``postgres://user:pass@host:port/name?sslmode=require`` -> a DATABASES entry (dj-database-url).
+
+    The demo runs on SQLite (DATABASE_URL unset) or PostgreSQL, the two the test suite covers;
+    any other scheme is refused here rather than failing later in a backend.
+    """
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60)
+    except dj_database_url.UnknownSchemeError:
+        config = {}
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        raise ValueError(f"DATABASE_URL must be a postgres:// URL, got {urlsplit(url).scheme!r}")
+    return config
 
 
 if os.environ.get("DATABASE_URL"):
