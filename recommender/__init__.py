@@ -11,6 +11,6 @@ __version__ = "0.1.0"
 
 def register(model: Any, **options: Any) -> Any:
     """Register a host content model; see :func:`recommender.registry.register`."""
-    from recommender.registry import register as _register
+    from recommender.registry import register as _register  # Django-free import of recommender.ml
 
     return _register(model, **options)

@@ -109,11 +109,16 @@ def cleanup() -> dict[str, int]:
     return maintenance.cleanup()
 
 
+def runs_eagerly() -> bool:
+    """Whether tasks run in this process (``CELERY_TASK_ALWAYS_EAGER``, the demo) rather than on a worker."""
+    return bool(embed_items.app.conf.task_always_eager)
+
+
 def enqueue_embedding(ids: set[int]) -> None:
     """Send the embedding of these items to the workers: at once (eager), in chunks, or once per window."""
     if not embedding.any_needing_embedding(ids):
         return  # an earlier task of this burst already embedded them
-    if embed_items.app.conf.task_always_eager:
+    if runs_eagerly():
         # No worker: embed now, and everything else committed that needs it, so the
         # rest of a burst (one signal per saved object) finds its items done.
         embed_items.delay(None)

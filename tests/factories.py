@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
@@ -106,3 +108,14 @@ def visitor_client(visitor_id: str = "", **client_kwargs: Any) -> APIClient:
     client.visitor_id = visitor_id or new_visitor_id()
     client.cookies[recommender_settings.VISITOR_COOKIE_NAME] = signed_visitor_cookie(client.visitor_id)
     return client
+
+
+@contextmanager
+def worker_mode() -> Iterator[None]:
+    """As if a broker were configured: tasks are sent, not run in-process."""
+    before = current_app.conf.task_always_eager
+    current_app.conf.update(CELERY_TASK_ALWAYS_EAGER=False)  # the key Django settings provide wins
+    try:
+        yield
+    finally:
+        current_app.conf.update(CELERY_TASK_ALWAYS_EAGER=before)

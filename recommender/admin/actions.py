@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from recommender import tasks
 from recommender.caching import bump_site_generation
 from recommender.models import EditorialRule, Feedback, Item, ItemTag, ModelVersion
 
@@ -66,8 +67,6 @@ def reembed_items(item_ids: Iterable[int]) -> int:
     The task only embeds items whose text changed since the last run; clearing
     ``embedded_hash`` is what makes an unchanged item count as changed.
     """
-    from recommender import tasks
-
     ids = sorted(set(item_ids))
     updated = Item.objects.filter(pk__in=ids).update(embedded_hash="")
     if updated:
@@ -92,10 +91,6 @@ def start_training(kind: str) -> str:
     sent, so the registry shows it and its progress at once. With an eager Celery
     (the demo) the job runs here and the message names its outcome.
     """
-    from celery.result import EagerResult
-
-    from recommender import tasks
-
     queued = None
     if kind == ModelVersion.Kind.TRAIN:
         queued = ModelVersion.objects.create(
@@ -110,7 +105,7 @@ def start_training(kind: str) -> str:
             )
         raise
     label = "Training" if queued else "Refresh"
-    if not isinstance(result, EagerResult):  # a worker will run it; no result backend is needed to say so
+    if not tasks.runs_eagerly():  # a worker will run it; no result backend is needed to say so
         return f"{label} queued ({queued.name if queued else f'task {result.id}'}); progress shows below."
     version = ModelVersion.objects.filter(pk=result.result).first() if result.result else None
     if version is None:

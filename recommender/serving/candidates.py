@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from recommender.caching import site_generation
 from recommender.conf import recommender_settings
+from recommender.models import Interaction, Item, ItemTag
 from recommender.tuning import get_tuning
 
 if TYPE_CHECKING:
@@ -152,8 +153,6 @@ class ContentIndex:
         if time.monotonic() - self._checked_at < float(recommender_settings.MODEL_CHECK_INTERVAL):
             return
         with self._lock:
-            from recommender.models import Item
-
             embedded = Item.objects.active().filter(embedding__isnull=False, embedding_dim__isnull=False)
             signature = tuple(
                 embedded.aggregate(n=Count("pk"), last=Max("embedded_at"), top=Max("pk")).values()
@@ -219,8 +218,6 @@ def cooccurrence_candidates(
     item_id: int, *, k: int, exclude: Collection[int] = (), people: int = 200
 ) -> list[Candidate]:
     """Items the last ``people`` identities who engaged with this item also engaged with."""
-    from recommender.models import Interaction
-
     positive = [t for t, w in get_tuning().event_types.items() if w > 0]
     recent = list(
         Interaction.objects.filter(item_id=item_id, event_type__in=positive)
@@ -256,8 +253,6 @@ def trending_candidates(
     With no window, the periodically computed ``trending_score`` is used (one indexed
     query); if it is not computed yet, or a window is asked for, events are counted.
     """
-    from recommender.models import Interaction, Item
-
     if window_hours is None:
         rows = list(
             _published(Item.objects.active().filter(trending_score__gt=0))
@@ -291,8 +286,6 @@ def trending_candidates(
 
 def fresh_candidates(*, k: int, exclude: Collection[int] = ()) -> list[Candidate]:
     """The newest published items, newest scoring highest."""
-    from recommender.models import Item
-
     rows = list(
         Item.objects.active()
         .filter(published_at__lte=timezone.now())  # one range on the index, not an OR of two
@@ -380,8 +373,6 @@ def load_rows(item_ids: Collection[int]) -> dict[int, ItemRow]:
 
 def read_rows(item_ids: Collection[int]) -> dict[int, ItemRow]:
     """Rows of the active items among ``item_ids``, published or scheduled (two queries)."""
-    from recommender.models import Item, ItemTag
-
     raw = (
         Item.objects.active()
         .filter(pk__in=list(item_ids))

@@ -21,15 +21,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import Max
+
 from recommender.caching import cache
 from recommender.conf import recommender_settings
+from recommender.ml.embedder import vector_from_bytes
+from recommender.models import Item, ItemTag, ModelVersion
 from recommender.signals import model_activated
+from recommender.training import artifacts
 
 if TYPE_CHECKING:
     import numpy as np
 
     from recommender.ml.inference import Recommender
-    from recommender.models import ModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +109,6 @@ def connect() -> None:
 def _refresh() -> None:
     """Under the lock: swap to the active version if it changed, then add newly embedded items."""
     global _current, _checked_at, _seen_token, _failed_version
-    from recommender.models import ModelVersion
 
     token = cache().get(ACTIVE_MODEL_KEY)
     if token is None or token != _seen_token or _current is None:
@@ -138,14 +141,12 @@ def _same(loaded: ModelVersion, active: ModelVersion) -> bool:
 
 
 def _load(version: ModelVersion) -> LoadedModel:
-    from recommender.training.artifacts import load_stored_artifact
-
     if threads := recommender_settings.SERVING_THREADS:
-        import torch
+        import torch  # here, not at the top: processes that never load a model skip torch
 
         torch.set_num_threads(int(threads))
 
-    recommender = load_stored_artifact(version)
+    recommender = artifacts.load_stored_artifact(version)
     recommender.new_item_boost = float(recommender_settings.NEW_ITEM_BOOST)
     loaded = LoadedModel(version=version, recommender=recommender)
     _add_new_items(loaded)
@@ -159,10 +160,6 @@ def content_dimension(recommender: Recommender) -> int | None:
 
 def _add_new_items(loaded: LoadedModel) -> None:
     """Give the model the content vectors of items embedded since it last looked."""
-    from django.db.models import Max
-
-    from recommender.models import Item, ItemTag
-
     dimension = content_dimension(loaded.recommender)
     if dimension is None:
         return
@@ -196,6 +193,4 @@ def _add_new_items(loaded: LoadedModel) -> None:
 
 
 def _vector(raw: bytes | memoryview, dimension: int) -> np.ndarray:
-    from recommender.ml.embedder import vector_from_bytes
-
     return vector_from_bytes(bytes(raw), dimension)

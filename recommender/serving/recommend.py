@@ -27,7 +27,8 @@ from django.utils import timezone
 
 from recommender.caching import cache, generation, identity_key, list_key
 from recommender.conf import recommender_settings
-from recommender.models import Item, Profile, RecommendationLog, Tag
+from recommender.identity import identity_from_request
+from recommender.models import Interaction, Item, Profile, RecommendationLog, Tag
 from recommender.serving import model_store
 from recommender.serving.candidates import (
     Candidate,
@@ -411,7 +412,6 @@ def resolve_identity(request_or_identity: Any) -> Any:
     """An ``Identity`` from a request, or the identity itself; None stays anonymous."""
     if request_or_identity is None or hasattr(request_or_identity, "visitor_id"):
         return request_or_identity
-    from recommender.identity import identity_from_request
 
     return identity_from_request(request_or_identity)
 
@@ -478,15 +478,11 @@ def parse_page_token(identity: Any, token: str) -> tuple[str, int, frozenset[int
 
 def last_event_id(identity: Any) -> int:
     """The id of the identity's newest event (0: none); part of every cache key of its lists."""
-    from recommender.models import Interaction
-
     return Interaction.objects.newest_id(identity)
 
 
 def load_history(identity: Any, length: int) -> list[HistoryEvent]:
     """The last ``length`` events, newest first, as plain tuples (one query on an index)."""
-    from recommender.models import Interaction
-
     return [
         HistoryEvent(*row)
         for row in Interaction.objects.last_events_for(identity, length).values_list(

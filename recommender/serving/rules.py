@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Q
 from django.utils import timezone
 
+from recommender.models import EditorialRule, Feedback, Interaction, Item
+
 if TYPE_CHECKING:
     from recommender.serving.candidates import Candidate, HistoryEvent, ItemRow
 
@@ -47,8 +49,6 @@ class EditorialPlan:
 
 def editorial_plan(placement: str) -> EditorialPlan:
     """Read the rules in force now for the placement (one query)."""
-    from recommender.models import EditorialRule
-
     plan = EditorialPlan()
     rules = EditorialRule.objects.in_force(placement).values_list(
         "action", "item_id", "tag_id", "position", "factor"
@@ -71,8 +71,6 @@ def editorial_plan(placement: str) -> EditorialPlan:
 
 def personal_exclusions(identity: Any, history: Sequence[HistoryEvent], *, exclude_seen: bool) -> set[int]:
     """Items this identity must not be shown: seen (when configured), disliked, "not interested"."""
-    from recommender.models import Feedback, Interaction
-
     if identity is None:
         return set()
     excluded: set[int] = set()
@@ -91,8 +89,6 @@ def personal_exclusions(identity: Any, history: Sequence[HistoryEvent], *, exclu
 
 def more_like_this(identity: Any, limit: int = 5) -> list[int]:
     """Items the identity asked for more of, newest first (they steer the model like fresh reads)."""
-    from recommender.models import Feedback
-
     if identity is None:
         return []
     return list(
@@ -104,15 +100,11 @@ def more_like_this(identity: Any, limit: int = 5) -> list[int]:
 
 
 def _feedback_for(identity: Any):
-    from recommender.models import Feedback
-
     return Feedback.objects.for_identity(identity)
 
 
 def pin_candidates(plan: EditorialPlan, excluded: Collection[int]) -> list[tuple[int, int]]:
     """(position, item id) for every pin, a tag pin taking that tag's newest servable item."""
-    from recommender.models import Item
-
     pins = [(pos, pk) for pos, pk in plan.item_pins if pk not in excluded]
     taken = {pk for _, pk in pins} | set(excluded)
     now = timezone.now()

@@ -24,6 +24,7 @@ from django.template.context import Context
 from django.template.library import parse_bits
 from django.urls import reverse
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from recommender.identity import Identity, identity_from_request
 from recommender.models import Item
@@ -183,8 +184,6 @@ def recommender_url(rec: Any) -> str:
 @register.simple_tag
 def recommender_reason(rec: Any) -> str:
     """The human explanation of one recommended item, e.g. "Because you read …"."""
-    from django.utils.translation import gettext as _
-
     if rec.because is not None:
         return _("Because you read “%(title)s”") % {"title": rec.because.title}
     if rec.because_tag is not None:

@@ -23,7 +23,10 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from recommender import signals
 from recommender.conf import recommender_settings
+from recommender.identity import Identity
+from recommender.ml.embedder import get_embedder, vector_from_bytes, vector_to_bytes
 from recommender.models import Interaction, ItemTag, Profile, Tag, TagRelation
 from recommender.tuning import get_tuning
 
@@ -134,8 +137,6 @@ def update_interests(identity: Any) -> Profile | None:
 
 def recompute_interests(*, days: int = 90) -> int:
     """Rebuild the profile of every identity active in the last ``days`` days (a periodic task)."""
-    from recommender.identity import Identity
-
     since = timezone.now() - timedelta(days=days)
     recent = Interaction.objects.filter(timestamp__gte=since)
     user_ids = recent.filter(user__isnull=False).values_list("user_id", flat=True).distinct()
@@ -170,8 +171,6 @@ def tag_relatedness(tag_ids: Collection[int]) -> dict[tuple[int, int], float]:
 def _name_similarity(tags: list[Tag]) -> np.ndarray | None:
     """Cosine similarity of tag names (with descriptions), embedding tags that have no vector yet."""
     try:
-        from recommender.ml.embedder import get_embedder, vector_from_bytes, vector_to_bytes
-
         embedder = get_embedder(recommender_settings.EMBEDDER, recommender_settings.EMBED_DEVICE)
         dim = embedder.dimension
         missing = [t for t in tags if not t.embedding or len(bytes(t.embedding)) != 4 * dim]
@@ -253,8 +252,6 @@ def _on_events_ingested(
     sender: Any, user_ids: Iterable[int] = (), visitor_ids: Iterable[str] = (), **kwargs: Any
 ) -> None:
     """Keep the profiles of the identities in a tracked batch current (never breaks tracking)."""
-    from recommender.identity import Identity
-
     identities = [Identity(user_id=u) for u in user_ids or ()]
     identities += [Identity(user_id=None, visitor_id=v) for v in visitor_ids or () if v]
     for identity in identities:
@@ -266,8 +263,6 @@ def _on_events_ingested(
 
 def _on_identity_merged(sender: Any, user_id: int, visitor_id: str = "", **kwargs: Any) -> None:
     """A visitor's events now belong to a user: rebuild that user's profile from them."""
-    from recommender.identity import Identity
-
     try:
         recompute_profile(Identity(user_id=user_id))
     except Exception:
@@ -276,8 +271,6 @@ def _on_identity_merged(sender: Any, user_id: int, visitor_id: str = "", **kwarg
 
 def connect() -> None:
     """Connect the receivers (called from ``RecommenderConfig.ready``)."""
-    from recommender import signals
-
     signals.events_ingested.connect(
         _on_events_ingested, sender=Interaction, dispatch_uid="recommender_interests"
     )

@@ -23,11 +23,13 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
 from recommender.caching import bump_site_generation, cache
 from recommender.conf import recommender_settings
+from recommender.ml.embedder import content_hash, get_embedder, vector_from_bytes, vector_to_bytes
 from recommender.models import Item, ItemTag, Tag
 
 logger = logging.getLogger(__name__)
@@ -36,8 +38,6 @@ DEBOUNCE_KEY = "recommender:embed:debounce"
 
 
 def _embedder() -> Any:
-    from recommender.ml.embedder import get_embedder
-
     return get_embedder(recommender_settings.EMBEDDER, recommender_settings.EMBED_DEVICE)
 
 
@@ -69,8 +69,6 @@ def embed_items(
 
 
 def _embed_rows(embedder: Any, rows: list[tuple[int, str, str]]) -> int:
-    from recommender.ml.embedder import content_hash, vector_to_bytes
-
     vectors = embedder.encode([text for _, text, _ in rows])
     now = timezone.now()
     updated = []
@@ -164,10 +162,6 @@ def suggest_tags(ids: Iterable[int] | None = None) -> int:
     Suggestions are ``ItemTag(source=automatic, status=pending, weight=score)`` for an
     editor to accept or reject; an existing tag of the item (any source) is never touched.
     """
-    import numpy as np
-
-    from recommender.ml.embedder import vector_from_bytes
-
     embedder = _embedder()
     tags: dict[str, Tag] = {}
     for tag in Tag.objects.order_by("pk"):

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from recommender.conf import recommender_settings
+from recommender.models import ModelVersion
 
 # Any constant 64-bit key, unique to this app: "rec_trai" in ASCII.
 TRAINING_LOCK_KEY = 0x7265635F74726169
@@ -59,8 +60,6 @@ def _pg_unlock() -> None:
 
 def _check_no_live_run() -> None:
     """The guard for databases without advisory locks: a young "running" version blocks."""
-    from recommender.models import ModelVersion
-
     alive_since = timezone.now() - timedelta(seconds=float(recommender_settings.TRAIN_TIME_LIMIT))
     with transaction.atomic():
         running = ModelVersion.objects.select_for_update().filter(

@@ -12,7 +12,9 @@ from django.utils import timezone
 from recommender.caching import bump_site_generation
 from recommender.conf import recommender_settings
 from recommender.models import Interaction, Item, ModelVersion, RecommendationLog
+from recommender.training import artifacts
 from recommender.training.locks import TrainingBusy, training_lock
+from recommender.training.runs import fail_stale_runs
 from recommender.tuning import get_tuning
 
 logger = logging.getLogger(__name__)
@@ -54,9 +56,6 @@ def cleanup() -> dict[str, int]:
     A version's artifact reference is cleared *before* its files go, so no version
     ever points at a half-deleted artifact.
     """
-    from recommender.training.artifacts import delete_stored_artifact
-    from recommender.training.runs import fail_stale_runs
-
     cutoff = timezone.now() - timedelta(days=int(recommender_settings.LOG_RETENTION_DAYS))
     logs, _ = RecommendationLog.objects.filter(created_at__lt=cutoff).delete()
 
@@ -75,7 +74,7 @@ def cleanup() -> dict[str, int]:
     for version in inactive.exclude(pk__in=keep):
         name = version.artifact_name
         if ModelVersion.objects.filter(pk=version.pk, is_active=False).update(artifact_name="", checksum=""):
-            delete_stored_artifact(name)
+            artifacts.delete_stored_artifact(name)
             removed += 1
     summary = {"logs": logs, "artifacts": removed, "stale_runs": stale}
     logger.info("recommender cleanup: %s", summary)

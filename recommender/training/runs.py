@@ -20,8 +20,10 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from recommender.conf import recommender_settings
+from recommender.ml.data import Event, build_sequences, histories_for_test, leave_one_out
+from recommender.ml.embedder import get_embedder, vector_from_bytes
 from recommender.models import Interaction, Item, ItemTag, ModelVersion, Profile
-from recommender.training import model_registry
+from recommender.training import artifacts, model_registry
 from recommender.training.locks import TrainingBusy, training_lock
 from recommender.tuning import get_tuning
 
@@ -62,8 +64,6 @@ def build_training_events(*, after_id: int | None = None, users: set[str] | None
     Deleted identities are simply absent (their rows are gone). ``after_id`` keeps
     only newer interactions; ``users`` keeps only those identities (``u<id>``/``v<visitor>``).
     """
-    from recommender.ml.data import Event
-
     weights = get_tuning().event_types
     rows = Interaction.objects.filter(event_type__in=[t for t, w in weights.items() if w > 0])
     opted_out = Profile.objects.filter(personalization_enabled=False)
@@ -93,8 +93,6 @@ def build_training_events(*, after_id: int | None = None, users: set[str] | None
 
 
 def _sequences(events: list[Event]) -> dict[str, UserSequence]:
-    from recommender.ml.data import build_sequences
-
     return build_sequences(
         events,
         max_len=int(get_tuning().history_length),
@@ -104,8 +102,6 @@ def _sequences(events: list[Event]) -> dict[str, UserSequence]:
 
 def _content_and_tags() -> tuple[dict[str, np.ndarray], dict[str, list[str]], str | None]:
     """Content vectors of the current embedder and accepted tags, keyed by ``str(Item.pk)``."""
-    from recommender.ml.embedder import get_embedder, vector_from_bytes
-
     name = get_embedder(recommender_settings.EMBEDDER, recommender_settings.EMBED_DEVICE).name
     content = {
         str(pk): vector_from_bytes(bytes(raw), dim)
@@ -130,6 +126,7 @@ def make_config(
     Without an explicit ``max_minutes`` the run gets a budget inside the task's hard
     time limit, so it stops early and still stores its best model rather than being killed.
     """
+    # torch (~1 s, ~180 MB): imported only by processes that train or serve
     from recommender.ml.trainer import TrainConfig
 
     if isinstance(config, TrainConfig):
@@ -202,8 +199,6 @@ def fail_stale_runs(*, exclude: ModelVersion | None = None) -> int:
     Their process died without a word (SIGKILL, OOM, machine lost). Any files the
     run stored were never referenced by a version, and are deleted.
     """
-    from recommender.training.artifacts import delete_stored_artifact
-
     stale = ModelVersion.objects.filter(status=ModelVersion.Status.RUNNING)
     if exclude is not None:
         stale = stale.exclude(pk=exclude.pk)
@@ -214,7 +209,7 @@ def fail_stale_runs(*, exclude: ModelVersion | None = None) -> int:
             error="The worker running this training stopped without finishing (killed or lost).",
             finished_at=timezone.now(),
         )
-        delete_stored_artifact(f"{recommender_settings.ARTIFACT_PREFIX.rstrip('/')}/{version.name}")
+        artifacts.delete_stored_artifact(f"{recommender_settings.ARTIFACT_PREFIX.rstrip('/')}/{version.name}")
         logger.warning("marked stale training run %s as failed", version.name)
         count += 1
     return count
@@ -263,8 +258,6 @@ def refresh_model(
     history, for a few epochs (``REFRESH_CONFIG``). Without an active model this is
     a full training; with nothing new it returns None.
     """
-    from recommender.training.artifacts import load_stored_artifact
-
     active = ModelVersion.objects.active()
     if active is None:
         return train_model(config=config, progress=progress, task_id=task_id)
@@ -280,7 +273,9 @@ def refresh_model(
         if not sequences:
             return None
         base = make_config(config, base=recommender_settings.REFRESH_CONFIG)
-        previous = load_stored_artifact(active)  # before the version exists: a bad artifact leaves no trace
+        previous = artifacts.load_stored_artifact(
+            active
+        )  # before the version exists: a bad artifact leaves no trace
         version = _new_version(ModelVersion.Kind.REFRESH, parent=active)
         return _run(version, base, sequences, progress, None, task_id, resume_from=previous)
 
@@ -295,9 +290,9 @@ def _run(
     resume_from: Any = None,
 ) -> ModelVersion:
     """Train, store, point the version at the artifact, then gate. Any failure leaves it ``failed``."""
+    # torch (~1 s, ~180 MB): imported only by processes that train or serve
     from recommender.ml.metrics import popularity_baseline
     from recommender.ml.trainer import train
-    from recommender.training.artifacts import delete_stored_artifact, store_artifact
 
     last_id = Interaction.objects.aggregate(last=Max("pk"))["last"]
     version.status = ModelVersion.Status.RUNNING
@@ -322,7 +317,7 @@ def _run(
         held = {u: s.head(-1) for u, s in sequences.items() if len(s) >= 3}
         baseline = popularity_baseline(held, held, {u: sequences[u].items[-1] for u in held})
         metrics = {**result.metrics, "val_pop_ndcg@10": baseline.get("ndcg@10", 0.0)}
-        stored, checksum = store_artifact(version.name, result.recommender)
+        stored, checksum = artifacts.store_artifact(version.name, result.recommender)
         version.artifact_name, version.checksum = stored, checksum
         version.metrics = metrics
         version.history = result.history
@@ -350,7 +345,7 @@ def _run(
                 checksum="",
             )
             if stored:
-                delete_stored_artifact(stored)
+                artifacts.delete_stored_artifact(stored)
         except Exception:  # the database itself may be what failed; the next run's fail_stale_runs closes it
             logger.exception("could not record the failure of %s", version.name)
         raise
@@ -373,9 +368,8 @@ def evaluate_version(version: ModelVersion | int | str | None = None) -> dict[st
     Leave-one-out on today's interactions: each identity's last event is the target,
     everything before it the history.
     """
-    from recommender.ml.data import histories_for_test, leave_one_out
+    # torch (~1 s, ~180 MB): imported only by processes that train or serve
     from recommender.ml.metrics import evaluate, popularity_baseline
-    from recommender.training.artifacts import load_stored_artifact
 
     if version is None:
         version = ModelVersion.objects.active()
@@ -385,7 +379,7 @@ def evaluate_version(version: ModelVersion | int | str | None = None) -> dict[st
         version = model_registry.get_version(version)
     split = leave_one_out(_sequences(build_training_events()))
     histories = histories_for_test(split)
-    rec = load_stored_artifact(version)
+    rec = artifacts.load_stored_artifact(version)
     return {
         "version": version.name,
         "model": evaluate(rec, histories, split.test),

@@ -14,6 +14,7 @@ from django.utils import timezone
 from recommender.models import Interaction, ModelVersion
 from recommender.training.artifacts import ARTIFACT_FILES
 from tests.admin import factories
+from tests.factories import worker_mode
 
 pytestmark = pytest.mark.django_db
 
@@ -131,7 +132,8 @@ def test_train_now_with_a_worker_queues_a_visible_version(ops: Client, monkeypat
 
     sent = []
     monkeypatch.setattr(tasks.train_model, "delay", lambda **kw: sent.append(kw) or AsyncResult("task-1"))
-    response = ops.post(reverse("admin:recommender_modelversion_train"), follow=True)
+    with worker_mode():
+        response = ops.post(reverse("admin:recommender_modelversion_train"), follow=True)
     version = ModelVersion.objects.get()
     assert version.status == "queued" and sent == [{"version_id": version.pk}]
     assert f"Training queued ({version.name}); progress shows below." in messages_of(response)

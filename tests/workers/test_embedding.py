@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from unittest import mock
 
 import numpy as np
 import pytest
-from celery import current_app
 from celery.signals import task_prerun
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -16,20 +14,10 @@ from recommender import tasks
 from recommender.ml.embedder import vector_from_bytes
 from recommender.models import Item, ItemTag, Tag
 from recommender.training import embedding
+from tests.factories import worker_mode
 from tests.workers.factories import item_of, make_article
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@contextmanager
-def worker_mode():
-    """As if a broker were configured: tasks are sent, not run in-process."""
-    before = current_app.conf.task_always_eager
-    current_app.conf.update(CELERY_TASK_ALWAYS_EAGER=False)  # the key Django settings provide wins
-    try:
-        yield
-    finally:
-        current_app.conf.update(CELERY_TASK_ALWAYS_EAGER=before)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def counting_bar(label: str, *, unit: str, enabled: bool) -> Iterator[Callable[[
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            from tqdm import tqdm
+            from tqdm import tqdm  # optional: only when a bar is shown (see _has_tqdm)
 
             bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=False)
         bar.update(done - bar.n)
@@ -41,7 +41,7 @@ def epoch_bar(*, enabled: bool) -> Iterator[Callable[[Any], None] | None]:
     def update(p: Any) -> None:
         nonlocal bar
         if bar is None:
-            from tqdm import tqdm
+            from tqdm import tqdm  # optional: only when a bar is shown (see _has_tqdm)
 
             bar = tqdm(total=p.epochs, desc="training", unit="epoch", file=sys.stderr, leave=False)
         metric = f"{p.val_ndcg10:.4f}" if p.val_ndcg10 is not None else "-"

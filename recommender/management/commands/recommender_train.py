@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from recommender import tasks
 from recommender.management.commands._output import epoch_bar, report
 from recommender.training import runs
 
@@ -41,8 +42,6 @@ class Command(BaseCommand):
             key: options[key] for key in ("epochs", "max_minutes", "device") if options.get(key) is not None
         }
         if options["enqueue"]:
-            from recommender import tasks
-
             result = tasks.train_model.delay(config or None)
             self.stdout.write(f"Training task {result.id} sent to the '{tasks.train_model.queue}' queue.")
             return
