@@ -174,22 +174,6 @@ class HistoryEntrySerializer(serializers.ModelSerializer):
         return {"id": item.pk, "title": item.title, "url": item.url}
 
 
-class HistoryQuerySerializer(serializers.Serializer):
-    """Parameters of ``GET me/history/``."""
-
-    page = serializers.IntegerField(required=False, default=1, min_value=1, max_value=10_000)
-    page_size = serializers.IntegerField(required=False, default=20, min_value=1, max_value=100)
-
-
-class HistoryPageSerializer(serializers.Serializer):
-    """One page of the requester's history."""
-
-    page = serializers.IntegerField()
-    page_size = serializers.IntegerField()
-    has_next = serializers.BooleanField()
-    results = HistoryEntrySerializer(many=True)
-
-
 class PersonalizationSerializer(serializers.Serializer):
     """Opt in to (``true``) or out of (``false``) personalized recommendations."""
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
+from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -22,10 +24,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recommender.api import serializers as api
+from recommender.api.pagination import HistoryPagination
 from recommender.api.permissions import HasIdentity, IsStaffForModelOps, VisitorCsrfCheck
 from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
 from recommender.identity import identity_from_request
-from recommender.models import Item, ModelVersion
+from recommender.models import Interaction, Item, ModelVersion
 from recommender.serving import related
 from recommender.serving.recommend import RecommendationError, Recommendations, recommend_rendered
 from recommender.tracking import feedback, interests, privacy
@@ -182,28 +185,21 @@ class MeView(ServingView):
         return Response({"deleted": counts})
 
 
-class HistoryView(ServingView):
-    """The requester's own events, newest first, one page at a time."""
+class HistoryView(ServingView, ListAPIView):
+    """The requester's own events, newest first, one page at a time (``?page=&page_size=``)."""
 
     permission_classes = [HasIdentity]
+    serializer_class = api.HistoryEntrySerializer
+    pagination_class = HistoryPagination
+
+    def get_queryset(self) -> QuerySet[Interaction]:
+        return privacy.history(identity_from_request(self.request))
 
     @extend_schema(
-        parameters=[api.HistoryQuerySerializer],
-        responses={200: api.HistoryPageSerializer, 400: ERROR, 403: FORBIDDEN},
+        responses={200: api.HistoryEntrySerializer(many=True), 400: ERROR, 403: FORBIDDEN, 404: NOT_FOUND}
     )
-    def get(self, request: Request) -> Response:
-        params = _params(api.HistoryQuerySerializer, request.query_params)
-        page, size = params["page"], params["page_size"]
-        events = privacy.history(identity_from_request(request), limit=page * size + 1)
-        rows = list(events[(page - 1) * size :])
-        return Response(
-            {
-                "page": page,
-                "page_size": size,
-                "has_next": len(rows) > size,
-                "results": api.HistoryEntrySerializer(rows[:size], many=True).data,
-            }
-        )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
 
 
 class ExportView(ServingView):

@@ -18,13 +18,13 @@ from recommender.models import Feedback, Interaction, Profile, RecommendationLog
 from recommender.tracking.interests import profile_for
 
 
-def history(identity: Any, limit: int = 50) -> QuerySet[Interaction]:
-    """What the identity did, newest first, without impressions (what "my history" shows)."""
+def history(identity: Any) -> QuerySet[Interaction]:
+    """What the identity did, newest first, without impressions (what "my history" shows); callers page it."""
     return (
         Interaction.objects.for_identity(identity)
         .exclude(event_type=Interaction.EventType.IMPRESSION)
         .select_related("item")
-        .order_by("-timestamp", "-id")[:limit]
+        .order_by("-timestamp", "-id")
     )
 
 

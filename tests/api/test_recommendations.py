@@ -156,7 +156,9 @@ def test_similar_items_leave_out_the_item_itself(session):
         ("trending/", {"window_hours": "abc"}, 400),
         ("trending/", {"window_hours": "0"}, 400),
         ("me/history/", {"page": "0"}, 400),
+        ("me/history/", {"page": "x"}, 400),
         ("me/history/", {"page_size": "1000"}, 400),
+        ("me/history/", {"page_size": "0"}, 400),
         ("me/interests/", {"limit": "x"}, 400),
     ],
 )
@@ -214,11 +216,14 @@ def test_history_pages_through_the_users_own_events(session):
     user = reader(session, n=5)
     client = signed_in(user)
     first = client.get(reverse("recommender:history"), {"page_size": 2}).json()
-    assert first["has_next"] and len(first["results"]) == 2
+    assert first["count"] == 5 and first["previous"] is None and len(first["results"]) == 2
     newest = session.items["climate"][4]
     assert first["results"][0]["item"]["id"] == newest.pk
-    last = client.get(reverse("recommender:history"), {"page_size": 2, "page": 3}).json()
-    assert not last["has_next"] and len(last["results"]) == 1
+    last = client.get(first["next"].replace("http://testserver", "").replace("page=2", "page=3")).json()
+    assert last["next"] is None and len(last["results"]) == 1
+    assert last["results"][0]["item"]["id"] == session.items["climate"][0].pk
+    beyond = client.get(reverse("recommender:history"), {"page_size": 2, "page": 4})
+    assert beyond.status_code == 404 and "detail" in beyond.json()
 
 
 def test_export_is_a_json_attachment_with_all_their_data(session):

@@ -61,8 +61,10 @@ def test_recommendations_document_their_parameters_and_responses(schema):
 def test_trending_and_history_document_their_query_parameters(schema):
     trending = {p["name"] for p in schema["paths"][PREFIX + "trending/"]["get"]["parameters"]}
     assert trending == {"limit", "window_hours"}
-    history = {p["name"] for p in schema["paths"][PREFIX + "me/history/"]["get"]["parameters"]}
-    assert history == {"page", "page_size"}
+    history = schema["paths"][PREFIX + "me/history/"]["get"]
+    assert {p["name"] for p in history["parameters"]} == {"page", "page_size"}
+    page = history["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(schema["components"]["schemas"][page]["properties"]) == {"count", "next", "previous", "results"}
 
 
 def test_feedback_documents_its_body(schema):
