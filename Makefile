@@ -38,6 +38,7 @@ has_command = $(PY) manage.py help $(1) >/dev/null 2>&1
 
 demo: venv
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py recommender_schedule
 	$(PY) manage.py recommender_demo_seed --if-empty
 	$(PY) manage.py recommender_sync
 	if $(call has_command,recommender_embed); then $(PY) manage.py recommender_embed; fi

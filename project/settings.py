@@ -10,8 +10,6 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 
-from recommender.schedule import beat_schedule
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DEMO_VAR_DIR", BASE_DIR / "var"))
 
@@ -29,6 +27,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_celery_beat",
     "recommender",
     "project.news",
 ]
@@ -154,9 +153,10 @@ RECOMMENDER = {
     "SERVING_THREADS": int(os.environ.get("RECOMMENDER_SERVING_THREADS", "1")) or None,
 }
 
-# `celery -A project beat`: the recommender's periodic refresh, retrain, trending and cleanup.
-CELERY_BEAT_SCHEDULE = beat_schedule(RECOMMENDER.get("SCHEDULE"))
-CELERY_BEAT_SCHEDULER = "recommender.schedule:TunedScheduler"  # + the admin's intervals, at start
+# `celery -A project beat`: the periodic tasks are rows that `manage.py recommender_schedule`
+# creates and the admin edits; beat reads changes without a restart. No CELERY_BEAT_SCHEDULE:
+# DatabaseScheduler would copy it over those rows at every start, undoing the admin's edits.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 LOGGING = {
     "version": 1,

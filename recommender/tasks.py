@@ -21,7 +21,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from recommender.conf import recommender_settings
 from recommender.signals import item_content_changed
-from recommender.tracking import sync
+from recommender.tracking import interests, sync
 from recommender.training import embedding, maintenance, runs
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,18 @@ def publish_due() -> int:
 def cleanup() -> dict[str, int]:
     """Retention: old logs, surplus artifacts, dead training runs."""
     return maintenance.cleanup()
+
+
+@shared_task(name="recommender.recompute_interests", **_options("default", "TASK_TIME_LIMIT"))
+def recompute_interests() -> int:
+    """Rebuild recent identities' interest profiles: incremental updates only add events, never drop any."""
+    return interests.recompute_interests()
+
+
+@shared_task(name="recommender.rebuild_tag_graph", **_options("embed", "TASK_TIME_LIMIT"))
+def rebuild_tag_graph() -> int:
+    """Recompute the related-tag graph the diversity step reads; it embeds tag names (the embed queue)."""
+    return interests.rebuild_tag_graph()
 
 
 def runs_eagerly() -> bool:

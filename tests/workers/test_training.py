@@ -217,67 +217,15 @@ def test_management_commands_mirror_the_tasks(catalogue, capsys):
     assert "0 item(s) embedded" in capsys.readouterr().out
 
 
-def test_beat_schedule_defaults_and_overrides():
-    from celery.schedules import crontab
-
-    from recommender.schedule import beat_schedule
-
-    default = beat_schedule()
-    assert default["recommender-refresh"] == {
-        "task": "recommender.refresh_model",
-        "schedule": 3600,
-        "options": {"queue": "train"},
-    }
-    assert default["recommender-trending"]["schedule"] == 600
-    assert set(default) == {
-        f"recommender-{k}" for k in ("refresh", "train", "trending", "cleanup", "suggest_tags", "publish")
-    }
-    assert default["recommender-publish"]["task"] == "recommender.publish_due"
-    nightly = crontab(hour=3, minute=0)
-    custom = beat_schedule({"train": nightly, "suggest_tags": None}, {"train": "gpu"})
-    assert custom["recommender-train"]["schedule"] is nightly
-    assert custom["recommender-train"]["options"] == {"queue": "gpu"}
-    assert "recommender-suggest_tags" not in custom
-    with pytest.raises(ValueError, match="Unknown"):
-        beat_schedule({"retrain": 60})
-
-
 @pytest.mark.django_db
-def test_admin_tuning_reaches_beat_schedule_gate_and_event_weights():
-    """The tuning row edited in the admin is what beat, the gate and the data set read."""
+def test_admin_tuning_reaches_gate_and_event_weights():
+    """The tuning row edited in the admin is what the gate and the data set read."""
     from recommender.models import TuningSettings
-    from recommender.schedule import beat_schedule
     from recommender.tuning import get_tuning, invalidate_tuning
 
-    TuningSettings.objects.create(
-        values={"SCHEDULE": {"refresh": 1800}, "GATE_TOLERANCE": 0.5, "EVENT_TYPES": {"impression": 0.25}}
-    )
+    TuningSettings.objects.create(values={"GATE_TOLERANCE": 0.5, "EVENT_TYPES": {"impression": 0.25}})
     invalidate_tuning()
-    schedule = beat_schedule()
-    assert schedule["recommender-refresh"]["schedule"] == 1800
-    assert schedule["recommender-trending"]["schedule"] == 600  # untouched entries keep their default
     tuning = get_tuning()
     assert tuning.gate_tolerance == 0.5
     assert tuning.event_types["impression"] == 0.25
     assert tuning.event_types["like"] > 0  # other types keep their weights
-
-
-@pytest.mark.django_db
-def test_beat_started_with_the_tuned_scheduler_uses_the_admin_intervals(tmp_path):
-    """Settings are read before the database is: the scheduler re-reads the entries when beat starts."""
-    from project.celery import app
-    from recommender.models import TuningSettings
-    from recommender.schedule import TunedScheduler
-    from recommender.tuning import invalidate_tuning
-
-    TuningSettings.objects.create(values={"SCHEDULE": {"refresh": 1800, "suggest_tags": None}})
-    invalidate_tuning()
-    scheduler = TunedScheduler(app=app, schedule_filename=str(tmp_path / "beat"), lazy=False)
-    try:
-        entries = scheduler.schedule
-        assert entries["recommender-refresh"].schedule.run_every.total_seconds() == 1800
-        assert "recommender-suggest_tags" not in entries
-        scheduler.merge_inplace({"host-job": {"task": "host.job", "schedule": 60}})
-        assert {"host-job", "recommender-refresh"} <= set(scheduler.schedule)  # the host's entries stay
-    finally:
-        scheduler.close()
