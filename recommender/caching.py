@@ -83,7 +83,7 @@ def list_key(kind: str, *parts: Any) -> str:
 
 # Rules and tuning change what everyone is served; an item's save may unpublish it; a tag
 # accepted or removed moves items under tag rules and caps. Bulk writes (QuerySet.update,
-# bulk_update) send no signal: the services that do them call bump_site_generation().
+# bulk_update) send no signal: the code that does them calls bump_site_generation().
 _SENDERS = (
     "recommender.EditorialRule",
     "recommender.TuningSettings",

@@ -1,6 +1,6 @@
 """Interaction rows -> per-user training sequences, and the evaluation splits.
 
-Everything downstream (trainer, metrics, CLI, Django services) speaks in these
+Everything downstream (trainer, metrics, CLI, the Django app) speaks in these
 plain value objects with string ids, so the model never sees database keys.
 """
 
