@@ -3,7 +3,12 @@
 E001 not a dict · E002 unknown key · E003 bad event types/weights · E004 bad
 PLACEMENTS · E005 a number out of bounds (or MAX_LIMIT < DEFAULT_LIMIT) · E006
 ARTIFACT_STORAGE not in STORAGES · E007 ADAPTER not importable · E008 CACHE_ALIAS
-not in CACHES · W001 VisitorIdMiddleware missing.
+not in CACHES · E009 another value of the wrong type (or a name not among its
+choices) · W001 VisitorIdMiddleware missing.
+
+Types, bounds and choices come from the declaration in
+:mod:`recommender.settings_schema`; rules across settings or outside the value
+(MAX_LIMIT >= DEFAULT_LIMIT, an alias that must exist) are written here.
 
 They read ``settings.RECOMMENDER`` directly rather than through
 ``recommender_settings``, so a broken value is reported with a hint instead of
@@ -13,8 +18,6 @@ raising at first use.
 from __future__ import annotations
 
 import difflib
-import math
-import numbers
 from typing import Any
 
 from django.conf import settings
@@ -22,36 +25,13 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.utils.module_loading import import_string
 
 from recommender.conf import DEFAULTS
+from recommender.middleware import VisitorIdMiddleware
+from recommender.settings_schema import SETTINGS, is_number
 
 MIDDLEWARE_PATH = "recommender.middleware.VisitorIdMiddleware"
 
-# key -> (minimum, maximum); None means unbounded. Integers where the default is one.
-BOUNDS: dict[str, tuple[float | None, float | None]] = {
-    "EMBED_BATCH_SIZE": (1, None),
-    "TAG_SUGGESTION_THRESHOLD": (0, 1),
-    "TAG_SUGGESTIONS_PER_ITEM": (0, None),
-    "MAX_EVENTS_PER_BATCH": (1, None),
-    "HISTORY_LENGTH": (1, None),
-    "VISITOR_COOKIE_AGE": (1, None),
-    "DEFAULT_LIMIT": (1, None),
-    "MAX_LIMIT": (1, None),
-    "CANDIDATES": (1, None),
-    "MODEL_WEIGHT": (0, None),
-    "FRESHNESS_WEIGHT": (0, None),
-    "FRESHNESS_HALF_LIFE_HOURS": (0.001, None),
-    "POPULARITY_WEIGHT": (0, None),
-    "DIVERSITY_LAMBDA": (0, 1),
-    "MAX_PER_TAG": (1, None),
-    "TRENDING_WINDOW_HOURS": (1, None),
-    "CACHE_TIMEOUT": (0, None),
-    "MODEL_CHECK_INTERVAL": (0, None),
-    "MIN_INTERACTIONS_TO_TRAIN": (0, None),
-    "GATE_TOLERANCE": (0, None),
-    "LOG_RETENTION_DAYS": (1, None),
-    "KEEP_INACTIVE_VERSIONS": (0, None),
-    "SERVING_THREADS": (1, None),
-    "NEW_ITEM_BOOST": (-20, 20),
-}
+# Settings checked by a rule of their own, with a message that says more than their type.
+OWN_CHECKS = frozenset({"EVENT_TYPES", "EXTRA_EVENT_TYPES", "ARTIFACT_STORAGE", "ADAPTER", "CACHE_ALIAS"})
 
 
 @register()
@@ -72,8 +52,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     return [
         *_unknown_keys(user),
         *_event_types(merged),
-        *_placements(merged),
-        *_bounds(merged),
+        *_declared(merged),
+        *_limits(merged),
         *_storage_and_cache(merged),
         *_adapter(merged),
     ]
@@ -95,8 +75,6 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
 
 
 def _is_visitor_middleware(path: str) -> bool:
-    from recommender.middleware import VisitorIdMiddleware
-
     try:
         cls = import_string(path)
     except ImportError:
@@ -109,14 +87,9 @@ def _unknown_keys(user: dict[str, Any]) -> list[CheckMessage]:
     for key in user:
         if key not in DEFAULTS:
             close = difflib.get_close_matches(str(key), DEFAULTS, n=1)
-            hint = f"Did you mean {close[0]!r}?" if close else "See recommender/conf.py for the settings."
+            hint = f"Did you mean {close[0]!r}?" if close else "See docs/settings.md for the settings."
             errors.append(Error(f"RECOMMENDER has an unknown key {key!r}.", hint=hint, id="recommender.E002"))
     return errors
-
-
-def _is_number(value: Any) -> bool:
-    """A real number that compares: NaN passes every bound check unnoticed."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
 
 
 def _event_types(merged: dict[str, Any]) -> list[CheckMessage]:
@@ -133,7 +106,7 @@ def _event_types(merged: dict[str, Any]) -> list[CheckMessage]:
             )
             continue
         for name, weight in value.items():
-            if not isinstance(name, str) or not name or len(name) > 32 or not _is_number(weight):
+            if not isinstance(name, str) or not name or len(name) > 32 or not is_number(weight):
                 errors.append(
                     Error(
                         f"RECOMMENDER[{key!r}][{name!r}] = {weight!r}: an event type is a name of at most "
@@ -145,47 +118,40 @@ def _event_types(merged: dict[str, Any]) -> list[CheckMessage]:
     return errors
 
 
-def _placements(merged: dict[str, Any]) -> list[CheckMessage]:
-    value = merged["PLACEMENTS"]
-    if isinstance(value, list | tuple) and value and all(isinstance(p, str) and p for p in value):
-        return []
-    return [
-        Error(
-            f"RECOMMENDER['PLACEMENTS'] must be a non-empty list of names, got {value!r}.",
-            hint='For example ["default", "home", "article"].',
-            id="recommender.E004",
-        )
-    ]
-
-
-def _bounds(merged: dict[str, Any]) -> list[CheckMessage]:
+def _declared(merged: dict[str, Any]) -> list[CheckMessage]:
+    """Each value against its declared type, bounds and choices (E004 PLACEMENTS, E005 numbers, else E009)."""
     errors = []
-    for key, (low, high) in BOUNDS.items():
-        value = merged.get(key)
-        integral = isinstance(DEFAULTS.get(key), int) and not isinstance(DEFAULTS.get(key), bool)
-        if key in ("MAX_PER_TAG", "SERVING_THREADS") and value is None:
+    for name, setting in SETTINGS.items():
+        problem = None if name in OWN_CHECKS else setting.problem(merged[name])
+        if problem is None:
             continue
-        wrong_type = not _is_number(value) or (integral and not isinstance(value, int))
-        if wrong_type or (low is not None and value < low) or (high is not None and value > high):
-            kind = "an integer" if integral else "a number"
-            rule = f"between {low} and {high}" if high is not None else f">= {low}"
-            errors.append(
-                Error(
-                    f"RECOMMENDER[{key!r}] = {value!r} is invalid: it must be {kind} {rule}.",
-                    hint=f"The default is {DEFAULTS.get(key)!r}.",
-                    id="recommender.E005",
-                )
-            )
-    default_limit, max_limit = merged["DEFAULT_LIMIT"], merged["MAX_LIMIT"]
-    if _is_number(default_limit) and _is_number(max_limit) and max_limit < default_limit:
+        if name == "PLACEMENTS":
+            check_id = "recommender.E004"
+        elif setting.type in (int, float):
+            check_id = "recommender.E005"
+        else:
+            check_id = "recommender.E009"
         errors.append(
+            Error(
+                f"RECOMMENDER[{name!r}] = {merged[name]!r} is invalid: it {problem}.",
+                hint=f"The default is {setting.default!r}.",
+                id=check_id,
+            )
+        )
+    return errors
+
+
+def _limits(merged: dict[str, Any]) -> list[CheckMessage]:
+    default_limit, max_limit = merged["DEFAULT_LIMIT"], merged["MAX_LIMIT"]
+    if is_number(default_limit) and is_number(max_limit) and max_limit < default_limit:
+        return [
             Error(
                 f"RECOMMENDER['MAX_LIMIT'] ({max_limit}) is smaller than DEFAULT_LIMIT ({default_limit}).",
                 hint="MAX_LIMIT >= DEFAULT_LIMIT >= 1.",
                 id="recommender.E005",
             )
-        )
-    return errors
+        ]
+    return []
 
 
 def _storage_and_cache(merged: dict[str, Any]) -> list[CheckMessage]:

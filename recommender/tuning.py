@@ -23,6 +23,8 @@ from django.core.signals import setting_changed
 from django.db.models.signals import post_save
 
 from recommender.conf import recommender_settings
+from recommender.models import TuningSettings
+from recommender.settings_schema import SETTINGS, Setting
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +34,10 @@ class Tuning:
     """A consistent snapshot of every tunable, read once per request.
 
     Field names are the lower-case ``RECOMMENDER`` keys; ``TuningSettings.values``
-    uses the upper-case keys (``{"DIVERSITY_LAMBDA": 0.6}``).
+    uses the upper-case keys (``{"DIVERSITY_LAMBDA": 0.6}``). The admin's page edits
+    the settings declared ``tunable`` (``recommender.settings_schema``); the others
+    here (list lengths, candidates, history, cache timeout) only a row written directly
+    overrides. An override that breaks its declared type or bounds is ignored.
     """
 
     default_limit: int
@@ -51,7 +56,6 @@ class Tuning:
     cache_timeout: int
     event_types: dict[str, float]  # every event type's weight (built-in and host-defined)
     gate_tolerance: float
-    schedule: dict[str, Any]
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -59,32 +63,34 @@ class Tuning:
         return [f.name.upper() for f in dataclasses.fields(cls)]
 
 
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """Give an override the type of the setting it replaces (JSON from the admin is loosely typed)."""
-    if isinstance(default, bool):
+def _coerce(setting: Setting, value: Any) -> Any:
+    """Give an override its setting's declared type (JSON from the admin is loosely typed)."""
+    if setting.type is bool:
         if isinstance(value, str):
             return value.strip().lower() in ("1", "true", "yes", "on")
         return bool(value)
-    if isinstance(default, int):
-        return int(value)
-    if isinstance(default, float):
-        return float(value)
-    if isinstance(default, list | tuple):
-        if not isinstance(value, list | tuple):
-            raise TypeError(f"{name} must be a list")
-        return tuple(value)
+    if setting.type in (int, float):
+        return setting.type(value)
+    if setting.type is list and not isinstance(value, list | tuple):
+        raise TypeError(f"{setting.name} must be a list")
     return value
 
 
-# Mappings overridden entry by entry: an admin who re-weights "like" keeps the other types.
-_MERGED = {"EVENT_TYPES": float, "SCHEDULE": None}
+def _overridden(setting: Setting, override: Any, default: Any) -> Any:
+    """The override, checked against the declaration; a mapping is overridden entry by entry.
 
-
-def _merge(key: str, override: Any, default: dict[str, Any]) -> dict[str, Any]:
-    if not isinstance(override, dict):
-        raise TypeError(f"{key} must be a mapping")
-    cast = _MERGED[key]
-    return {**default, **{k: cast(v) if cast and v is not None else v for k, v in override.items()}}
+    An admin who re-weights "like" keeps the other event types' weights.
+    """
+    if isinstance(default, dict):
+        if not isinstance(override, dict):
+            raise TypeError(f"{setting.name} must be a mapping")
+        cast = setting.entries or (lambda v: v)
+        value = {**default, **{k: cast(v) for k, v in override.items()}}
+    else:
+        value = _coerce(setting, override)
+    if problem := setting.problem(value):
+        raise ValueError(problem)
+    return value
 
 
 def _build(overrides: dict[str, Any]) -> Tuning:
@@ -95,15 +101,10 @@ def _build(overrides: dict[str, Any]) -> Tuning:
             default = recommender_settings.event_weights()
         else:
             default = getattr(recommender_settings, key)
-        value = dict(default) if key in _MERGED else default
-        if key in overrides and key in _MERGED:
+        value = default
+        if key in overrides:
             try:
-                value = _merge(key, overrides[key], value)
-            except (TypeError, ValueError):
-                logger.warning("ignoring invalid tuning value %s=%r", key, overrides[key])
-        elif key in overrides:
-            try:
-                value = _coerce(key, overrides[key], default)
+                value = _overridden(SETTINGS[key], overrides[key], default)
             except (TypeError, ValueError):
                 logger.warning("ignoring invalid tuning value %s=%r", key, overrides[key])
         values[field.name] = tuple(value) if isinstance(value, list) else value
@@ -111,8 +112,6 @@ def _build(overrides: dict[str, Any]) -> Tuning:
 
 
 def _read_overrides() -> dict[str, Any]:
-    from recommender.models import TuningSettings
-
     row = TuningSettings.objects.order_by("pk").values_list("values", flat=True).first()
     return row if isinstance(row, dict) else {}
 

@@ -36,6 +36,12 @@ def test_the_demo_settings_pass():
         ({"NEW_ITEM_BOOST": "high"}, "recommender.E005", "between -20 and 20"),
         ({"NEW_ITEM_BOOST": float("nan")}, "recommender.E005", "between -20 and 20"),
         ({"MAX_EVENTS_PER_BATCH": 2.5}, "recommender.E005", "an integer"),
+        ({"MAX_PER_TAG": None}, "recommender.E005", "an integer >= 0"),  # 0 is "no cap", None breaks ranking
+        ({"FRESHNESS_HALF_LIFE_HOURS": 0}, "recommender.E005", "a number > 0"),
+        ({"GATE_TOLERANCE": float("inf")}, "recommender.E005", "between 0 and 1"),
+        ({"FALLBACK_ORDER": ["trending", "astrology"]}, "recommender.E009", "from trending, fresh"),
+        ({"EXCLUDE_SEEN": "yes"}, "recommender.E009", "true or false"),
+        ({"QUEUES": {"train": 3}}, "recommender.E009", "a mapping of names to strings"),
         ({"ARTIFACT_STORAGE": "s3"}, "recommender.E006", "not a STORAGES alias"),
         ({"ADAPTER": "nowhere.Adapter"}, "recommender.E007", "can't be imported"),
         ({"CACHE_ALIAS": "redis"}, "recommender.E008", "not an alias in CACHES"),

@@ -13,93 +13,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from recommender.admin import tuning_forms
-from recommender.admin.tuning_forms import TUNABLES, Tunable
+from recommender.admin.tuning_forms import TuningForm
 from recommender.conf import recommender_settings
 from recommender.models import TuningChange, TuningSettings
+from recommender.settings_schema import SETTINGS
+from recommender.tuning import get_tuning
 
 HISTORY_SHOWN = 20
-
-
-def _field_for(tunable: Tunable) -> forms.Field:
-    options = {"label": tunable.label, "help_text": tunable.help}
-    if tunable.kind in ("int", "schedule"):
-        return forms.IntegerField(min_value=tunable.minimum, max_value=tunable.maximum, **options)
-    return forms.FloatField(min_value=tunable.minimum, max_value=tunable.maximum, **options)
-
-
-class TuningForm(forms.Form):
-    """One field per tunable; mappings (event weights, schedule) get one field per entry.
-
-    Field names are the ``RECOMMENDER`` keys, ``KEY__entry`` for mapping entries, so
-    the JSON preview and the saved record speak the same names.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        defaults = tuning_forms.setting_defaults()
-        self.groups: dict[str, list[str]] = {}
-        for tunable in TUNABLES:
-            names = []
-            if tunable.kind == "bool":
-                self.fields[tunable.key] = forms.BooleanField(
-                    required=False, label=tunable.label, help_text=tunable.help
-                )
-                names.append(tunable.key)
-            elif tunable.kind == "order":
-                self.fields[tunable.key] = forms.CharField(label=tunable.label, help_text=tunable.help)
-                names.append(tunable.key)
-            elif tunable.kind in ("weights", "schedule"):
-                for entry, value in defaults[tunable.key].items():
-                    if isinstance(value, bool) or not isinstance(value, int | float):
-                        continue  # a crontab or a disabled (None) job stays as settings define it
-                    name = f"{tunable.key}__{entry}"
-                    field = _field_for(tunable)
-                    field.label = f"{tunable.label}: {entry}"
-                    field.help_text = f"Setting: {value}"
-                    self.fields[name] = field
-                    names.append(name)
-            else:
-                field = _field_for(tunable)
-                field.help_text = f"{tunable.help} Setting: {defaults[tunable.key]}".strip()
-                self.fields[tunable.key] = field
-                names.append(tunable.key)
-            self.groups.setdefault(tunable.group, []).extend(names)
-
-    @classmethod
-    def initial_from(cls, values: dict[str, Any]) -> dict[str, Any]:
-        """Form initial data from effective values (mappings spread over their entry fields)."""
-        initial: dict[str, Any] = {}
-        for key, value in values.items():
-            if isinstance(value, dict):
-                initial.update({f"{key}__{entry}": v for entry, v in value.items()})
-            elif isinstance(value, list | tuple):
-                initial[key] = ", ".join(value)
-            else:
-                initial[key] = value
-        return initial
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if self.errors:
-            return data
-        values: dict[str, Any] = {}
-        for tunable in TUNABLES:
-            if tunable.kind in ("weights", "schedule"):
-                prefix = f"{tunable.key}__"
-                values[tunable.key] = {k[len(prefix) :]: v for k, v in data.items() if k.startswith(prefix)}
-            elif tunable.kind == "order":
-                values[tunable.key] = [n.strip() for n in data[tunable.key].split(",") if n.strip()]
-            else:
-                values[tunable.key] = data[tunable.key]
-        try:
-            self.values = tuning_forms.validate_tuning(values)
-        except ValidationError as exc:
-            for key, errors in exc.message_dict.items():
-                self.add_error(key if key in self.fields else None, errors)
-        return data
-
-    def fieldsets(self) -> list[tuple[str, list[forms.BoundField]]]:
-        return [(group, [self[name] for name in names]) for group, names in self.groups.items()]
 
 
 class PreviewSubjectForm(forms.Form):
@@ -108,11 +28,15 @@ class PreviewSubjectForm(forms.Form):
     user = forms.CharField(required=False, label="User (id or username)")
     items = forms.CharField(required=False, label="…or item ids, oldest first")
     placement = forms.ChoiceField(required=False)
-    limit = forms.IntegerField(min_value=1, max_value=50, initial=10, required=False)
+    limit = forms.IntegerField(required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["placement"].choices = [(p, p) for p in recommender_settings.PLACEMENTS]
+        # Bounded as the API bounds it: MAX_LIMIT is tunable at run time.
+        self.fields["limit"] = forms.IntegerField(
+            min_value=SETTINGS["DEFAULT_LIMIT"].min, max_value=get_tuning().max_limit, required=False
+        )
 
     def clean_user(self) -> int | None:
         value = self.cleaned_data["user"].strip()

@@ -1,8 +1,11 @@
-"""Editing run-time tuning: what may be tuned, validation, saving with an audit row, and previews.
+"""Editing run-time tuning: the form generated from the declaration, saving with an audit row, and previews.
 
-``TuningSettings.values`` holds only the keys that differ from ``RECOMMENDER``
-settings, so a key an editor sets back to the settings value falls back to
-settings again (and follows them when the host changes its defaults).
+What may be tuned, with its type, bounds and help, is declared once in
+:mod:`recommender.settings_schema` (``tunable=True``); the form's fields and the
+validation of saved values are derived from it. ``TuningSettings.values`` holds
+only the keys that differ from ``RECOMMENDER`` settings, so a key an editor sets
+back to the settings value falls back to settings again (and follows them when the
+host changes its defaults).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
+from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -21,107 +26,17 @@ from recommender.conf import recommender_settings
 from recommender.identity import Identity
 from recommender.models import Interaction, Item, TuningChange, TuningSettings
 from recommender.serving.recommend import recommend
+from recommender.settings_schema import TUNABLE, Setting
 from recommender.tuning import override_tuning
 
-FALLBACK_SOURCES = ("trending", "fresh")
-
-
-@dataclass(frozen=True)
-class Tunable:
-    """One knob of the tuning page: its ``RECOMMENDER`` key, type, bounds and the help an editor reads."""
-
-    key: str
-    label: str
-    kind: str  # float | int | bool | order | weights | schedule
-    group: str
-    minimum: float | None = None
-    maximum: float | None = None
-    help: str = ""
-
-
-TUNABLES: tuple[Tunable, ...] = (
-    Tunable("MODEL_WEIGHT", "Model score weight", "float", "Blend", 0, 100, "Weight of the model's score."),
-    Tunable(
-        "FRESHNESS_WEIGHT", "Freshness weight", "float", "Blend", 0, 100, "Weight of the item's recency."
-    ),
-    Tunable(
-        "FRESHNESS_HALF_LIFE_HOURS",
-        "Freshness half-life (hours)",
-        "float",
-        "Blend",
-        0.1,
-        24 * 365,
-        "Age at which the freshness bonus has halved.",
-    ),
-    Tunable(
-        "POPULARITY_WEIGHT", "Popularity weight", "float", "Blend", 0, 100, "Weight of trending engagement."
-    ),
-    Tunable(
-        "DIVERSITY_LAMBDA",
-        "Diversity λ",
-        "float",
-        "Diversity",
-        0,
-        1,
-        "1 = relevance only; lower values trade relevance for variety (MMR).",
-    ),
-    Tunable(
-        "MAX_PER_TAG",
-        "Max items per tag",
-        "int",
-        "Diversity",
-        1,
-        50,
-        "Cap on items sharing a tag in one list.",
-    ),
-    Tunable(
-        "EXCLUDE_SEEN", "Exclude seen items", "bool", "Filtering", help="Never show items the person opened."
-    ),
-    Tunable(
-        "FALLBACK_ORDER",
-        "Fallback order",
-        "order",
-        "Filtering",
-        help=f"Comma-separated, first used first; from: {', '.join(FALLBACK_SOURCES)}.",
-    ),
-    Tunable("TRENDING_WINDOW_HOURS", "Trending window (hours)", "float", "Filtering", 1, 24 * 90),
-    Tunable(
-        "EVENT_TYPES",
-        "Event-type weights",
-        "weights",
-        "Training",
-        -10,
-        10,
-        "Weight of each event type in training and interest profiles; 0 or less = not a positive signal.",
-    ),
-    Tunable(
-        "SCHEDULE",
-        "Retraining schedule (seconds)",
-        "schedule",
-        "Training",
-        60,
-        60 * 60 * 24 * 30,
-        "Seconds between runs of each periodic job.",
-    ),
-    Tunable(
-        "GATE_TOLERANCE",
-        "Gate tolerance",
-        "float",
-        "Training",
-        0,
-        1,
-        "Largest drop in validation NDCG@10 a new version may show and still be activated.",
-    ),
-)
-TUNABLES_BY_KEY = {t.key: t for t in TUNABLES}
+TUNABLE_NAMES = frozenset(s.name for s in TUNABLE)
 
 
 def setting_defaults() -> dict[str, Any]:
     """The value of each tunable in ``RECOMMENDER`` settings (what an unset key falls back to)."""
-    defaults = {t.key: getattr(recommender_settings, t.key) for t in TUNABLES}
+    defaults = {s.name: getattr(recommender_settings, s.name) for s in TUNABLE}
     defaults["EVENT_TYPES"] = recommender_settings.event_weights()
-    defaults["FALLBACK_ORDER"] = list(defaults["FALLBACK_ORDER"])
-    return defaults
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()}
 
 
 def tuning_row() -> TuningSettings:
@@ -136,7 +51,7 @@ def effective_values(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         overrides = tuning_row().values or {}
     values = setting_defaults()
     for key, value in overrides.items():
-        if key not in TUNABLES_BY_KEY:
+        if key not in TUNABLE_NAMES:
             continue
         if isinstance(values[key], dict) and isinstance(value, dict):
             values[key] = {**values[key], **value}
@@ -146,72 +61,138 @@ def effective_values(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def validate_tuning(values: dict[str, Any]) -> dict[str, Any]:
-    """Check a complete set of values (types, bounds, known names); return them normalised.
+    """Check a complete set of values against the declaration; return them normalised.
 
-    Raises ``ValidationError`` with a dict of messages per key, as a form expects.
+    The form checks what an editor typed; this checks the Python values that reach
+    ``save_tuning`` and ``preview`` by any road, with the same declared rules. Mappings
+    may name only the entries settings define. Raises ``ValidationError`` with a dict
+    of messages per key, as a form expects.
     """
     errors: dict[str, list[str]] = {}
     clean: dict[str, Any] = {}
     defaults = setting_defaults()
-    for tunable in TUNABLES:
-        if tunable.key not in values:
-            clean[tunable.key] = defaults[tunable.key]
+    for setting in TUNABLE:
+        key, default = setting.name, defaults[setting.name]
+        value = values.get(key, default)
+        if isinstance(default, dict) and isinstance(value, dict):
+            unknown = sorted(set(value) - set(default))  # event types are the ones settings define
+            if unknown:
+                errors[key] = [f"unknown name {', '.join(map(str, unknown))}"]
+                continue
+            value = {**default, **value}
+        if problem := setting.problem(value):
+            errors[key] = [problem]
             continue
-        try:
-            clean[tunable.key] = _clean_value(tunable, values[tunable.key], defaults[tunable.key])
-        except (TypeError, ValueError) as exc:
-            errors.setdefault(tunable.key, []).append(str(exc))
+        clean[key] = _normalised(setting, value)
     if errors:
         raise ValidationError(errors)
     return clean
 
 
-def _in_bounds(tunable: Tunable, value: float, name: str = "") -> None:
-    label = f"{name}: " if name else ""
-    if tunable.minimum is not None and value < tunable.minimum:
-        raise ValueError(f"{label}must be at least {tunable.minimum:g}")
-    if tunable.maximum is not None and value > tunable.maximum:
-        raise ValueError(f"{label}must be at most {tunable.maximum:g}")
+def _normalised(setting: Setting, value: Any) -> Any:
+    if setting.type in (int, float):
+        return setting.type(value)
+    if setting.type is list:
+        return list(value)
+    if setting.type is dict and setting.entries:
+        return {k: setting.entries(v) for k, v in value.items()}
+    return value
 
 
-def _clean_value(tunable: Tunable, value: Any, default: Any) -> Any:
-    if tunable.kind == "bool":
-        if not isinstance(value, bool):
-            raise TypeError("must be true or false")
-        return value
-    if tunable.kind in ("float", "int"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError("must be a number")
-        if tunable.kind == "int" and int(value) != value:
-            raise ValueError("must be a whole number")
-        _in_bounds(tunable, value)
-        return int(value) if tunable.kind == "int" else float(value)
-    if tunable.kind == "order":
-        names = [str(n).strip() for n in value if str(n).strip()]
-        unknown = [n for n in names if n not in FALLBACK_SOURCES]
-        if unknown:
-            raise ValueError(
-                f"unknown fallback {', '.join(unknown)}; choose from {', '.join(FALLBACK_SOURCES)}"
-            )
-        if len(set(names)) != len(names):
-            raise ValueError("each fallback may appear once")
-        if not names:
-            raise ValueError("give at least one fallback")
-        return names
-    if not isinstance(value, dict):
-        raise TypeError("must be a mapping")
-    unknown = sorted(set(value) - set(default))  # event types and jobs are the ones settings define
-    if unknown:
-        raise ValueError(f"unknown name {', '.join(unknown)}")
-    cleaned = {}
-    for name, number in value.items():
-        if number == default.get(name):
-            continue  # the settings value stands as it is (it may be a crontab or None)
-        if isinstance(number, bool) or not isinstance(number, int | float):
-            raise TypeError(f"{name}: must be a number")
-        _in_bounds(tunable, number, name)
-        cleaned[name] = int(number) if tunable.kind == "schedule" else float(number)
-    return {**default, **cleaned}
+class GreaterThanValidator(MinValueValidator):
+    """``value > limit``: for an exclusive lower bound (a half-life is divided by, 0 is no half-life)."""
+
+    message = "Ensure this value is greater than %(limit_value)s."
+
+    def compare(self, a: Any, b: Any) -> bool:
+        return a <= b
+
+
+def form_field(setting: Setting, **options: Any) -> forms.Field:
+    """The field of one tunable (or of one entry of a tunable mapping): type and bounds as declared."""
+    kind = setting.entries if setting.type is dict else setting.type
+    if kind is bool:
+        return forms.BooleanField(required=False, **options)
+    if kind is list:
+        return forms.CharField(**options)  # comma-separated names, checked against the choices in clean()
+    field_class = forms.IntegerField if kind is int else forms.FloatField
+    field = field_class(
+        min_value=None if setting.exclusive_min else setting.min, max_value=setting.max, **options
+    )
+    if setting.exclusive_min:
+        field.validators.append(GreaterThanValidator(setting.min))
+    return field
+
+
+class TuningForm(forms.Form):
+    """One field per tunable setting; a mapping (event weights) gets one field per entry.
+
+    Field names are the ``RECOMMENDER`` keys, ``KEY__entry`` for mapping entries, so
+    the JSON preview and the saved record speak the same names. Fieldsets follow the
+    declared groups, alphabetically; fields keep the declaration's order within one.
+    ``values`` holds the validated values once the form is valid.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        defaults = setting_defaults()
+        self.values: dict[str, Any] = {}
+        self.groups: dict[str, list[str]] = {}
+        for setting in sorted(TUNABLE, key=lambda s: s.group):
+            default = defaults[setting.name]
+            names = []
+            if isinstance(default, dict):
+                for entry, value in default.items():
+                    name = f"{setting.name}__{entry}"
+                    self.fields[name] = form_field(
+                        setting, label=f"{setting.label}: {entry}", help_text=f"Setting: {value}"
+                    )
+                    names.append(name)
+            else:
+                shown = ", ".join(default) if isinstance(default, list) else default
+                self.fields[setting.name] = form_field(
+                    setting, label=setting.label, help_text=f"{setting.help} Setting: {shown}"
+                )
+                names.append(setting.name)
+            self.groups.setdefault(setting.group, []).extend(names)
+
+    @classmethod
+    def initial_from(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Form initial data from effective values (mappings spread over their entry fields)."""
+        initial: dict[str, Any] = {}
+        for key, value in values.items():
+            if isinstance(value, dict):
+                initial.update({f"{key}__{entry}": v for entry, v in value.items()})
+            elif isinstance(value, list | tuple):
+                initial[key] = ", ".join(value)
+            else:
+                initial[key] = value
+        return initial
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        values: dict[str, Any] = {}
+        for setting in TUNABLE:
+            key = setting.name
+            if setting.type is dict:
+                prefix = f"{key}__"
+                values[key] = {k[len(prefix) :]: v for k, v in data.items() if k.startswith(prefix)}
+            elif setting.type is list:
+                values[key] = [n.strip() for n in data[key].split(",") if n.strip()]
+            else:
+                values[key] = data[key]
+        try:
+            self.values = validate_tuning(values)
+        except ValidationError as exc:
+            for key, errors in exc.message_dict.items():
+                self.add_error(key if key in self.fields else None, errors)
+        return data
+
+    def fieldsets(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """(group, bound fields) pairs, for the template's fieldsets."""
+        return [(group, [self[name] for name in names]) for group, names in self.groups.items()]
 
 
 def overrides_from(values: dict[str, Any]) -> dict[str, Any]:
@@ -240,7 +221,7 @@ def save_tuning(values: dict[str, Any], *, by: Any = None) -> TuningChange | Non
     old = effective_values(row.values or {})
     before, after = {}, {}
     for key in sorted(k for k in new if new[k] != old[k]):
-        if isinstance(new[key], dict):  # only the entries that changed (a crontab entry is not JSON)
+        if isinstance(new[key], dict):  # only the entries that changed
             entries = [e for e in new[key] if new[key][e] != old[key].get(e)]
             before[key] = {e: old[key].get(e) for e in entries}
             after[key] = {e: new[key][e] for e in entries}
@@ -248,7 +229,7 @@ def save_tuning(values: dict[str, Any], *, by: Any = None) -> TuningChange | Non
             before[key], after[key] = old[key], new[key]
     if not after:
         return None
-    kept = {k: v for k, v in (row.values or {}).items() if k not in TUNABLES_BY_KEY}  # set outside this page
+    kept = {k: v for k, v in (row.values or {}).items() if k not in TUNABLE_NAMES}  # set outside this page
     row.values = {**kept, **overrides_from(new)}
     row.updated_by = by if getattr(by, "pk", None) else None
     row.save()
@@ -330,7 +311,7 @@ def preview(
                 identity = Identity(user_id=None, visitor_id=f"preview-{uuid.uuid4().hex}")
                 _play_history(identity.visitor_id, item_ids or [])
             history = (
-                Interaction.objects.for_identity(identity.user_id, identity.visitor_id)
+                Interaction.objects.for_identity(identity)
                 .exclude(event_type=Interaction.EventType.IMPRESSION)
                 .order_by("-timestamp", "-id")
                 .select_related("item")[:10]

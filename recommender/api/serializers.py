@@ -13,7 +13,12 @@ from rest_framework import serializers
 
 from recommender.conf import recommender_settings
 from recommender.models import Feedback, Interaction, Item, ModelVersion
+from recommender.settings_schema import SETTINGS
 from recommender.tuning import get_tuning
+
+# Parameter bounds come from the settings' declaration, not repeated numbers.
+MIN_LIMIT = int(SETTINGS["DEFAULT_LIMIT"].min)
+TRENDING_WINDOW = SETTINGS["TRENDING_WINDOW_HOURS"]
 
 
 def item_url(item: Item, obj: Any = None) -> str:
@@ -30,8 +35,8 @@ class LimitField(serializers.IntegerField):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
-        kwargs.setdefault("min_value", 1)
-        kwargs.setdefault("help_text", "How many items, 1 to the MAX_LIMIT setting.")
+        kwargs.setdefault("min_value", MIN_LIMIT)
+        kwargs.setdefault("help_text", f"How many items, {MIN_LIMIT} to the MAX_LIMIT setting.")
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:
@@ -86,7 +91,10 @@ class TrendingQuerySerializer(serializers.Serializer):
 
     limit = LimitField()
     window_hours = serializers.IntegerField(
-        required=False, min_value=1, max_value=24 * 365, help_text="Count engagement of the last N hours."
+        required=False,
+        min_value=int(TRENDING_WINDOW.min),
+        max_value=int(TRENDING_WINDOW.max),
+        help_text="Count engagement of the last N hours (bounded as TRENDING_WINDOW_HOURS).",
     )
 
 

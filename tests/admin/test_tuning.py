@@ -70,13 +70,14 @@ def test_save_records_only_changed_keys_and_falls_back_to_settings() -> None:
     ("key", "value"),
     [
         ("DIVERSITY_LAMBDA", 1.5),
-        ("MAX_PER_TAG", 0),
+        ("MAX_PER_TAG", -1),  # 0 is valid: no cap
         ("MAX_PER_TAG", 2.5),
         ("MODEL_WEIGHT", "heavy"),
         ("FALLBACK_ORDER", ["trending", "astrology"]),
         ("FALLBACK_ORDER", []),
         ("EVENT_TYPES", {"teleport": 1.0}),
-        ("SCHEDULE", {"train": 5}),
+        ("EVENT_TYPES", {"like": float("nan")}),
+        ("FRESHNESS_HALF_LIFE_HOURS", 0.0),  # an exclusive bound: the half-life is divided by
         ("EXCLUDE_SEEN", "maybe"),
     ],
 )
@@ -165,18 +166,13 @@ def test_preview_for_a_user_and_its_errors(catalogue) -> None:
     assert client.get(url).status_code == 405
 
 
-def test_a_crontab_schedule_entry_is_left_to_settings(settings) -> None:
-    from celery.schedules import crontab
-
+def test_the_schedule_is_not_tuned_here() -> None:
+    """Periodic tasks are edited in django-celery-beat's admin; an old SCHEDULE override is left alone."""
     from recommender.admin.tuning import TuningForm
 
-    settings.RECOMMENDER = {
-        **settings.RECOMMENDER,
-        "SCHEDULE": {"refresh": 3600, "train": crontab(hour=3, minute=0)},
-    }
-    form = TuningForm(form_data(SCHEDULE__refresh=1800))
-    assert "SCHEDULE__train" not in form.fields
-    assert form.is_valid(), form.errors
-    change = tuning_forms.save_tuning(form.values)
-    assert change.after == {"SCHEDULE": {"refresh": 1800}}
-    assert TuningSettings.objects.get().values == {"SCHEDULE": {"refresh": 1800}}
+    assert not [name for name in TuningForm().fields if name.startswith("SCHEDULE")]
+    TuningSettings.objects.create(values={"SCHEDULE": {"refresh": 1800}})
+    assert not hasattr(get_tuning(), "schedule")
+    change = tuning_forms.save_tuning({**tuning_forms.effective_values(), "DIVERSITY_LAMBDA": 0.5})
+    assert set(change.after) == {"DIVERSITY_LAMBDA"}
+    assert TuningSettings.objects.get().values == {"SCHEDULE": {"refresh": 1800}, "DIVERSITY_LAMBDA": 0.5}

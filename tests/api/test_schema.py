@@ -64,7 +64,12 @@ def test_trending_and_history_document_their_query_parameters(schema):
     history = schema["paths"][PREFIX + "me/history/"]["get"]
     assert {p["name"] for p in history["parameters"]} == {"page", "page_size"}
     page = history["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
-    assert set(schema["components"]["schemas"][page]["properties"]) == {"count", "next", "previous", "results"}
+    assert set(schema["components"]["schemas"][page]["properties"]) == {
+        "count",
+        "next",
+        "previous",
+        "results",
+    }
 
 
 def test_feedback_documents_its_body(schema):
