@@ -30,7 +30,7 @@ from recommender.tuning import get_tuning
 if TYPE_CHECKING:
     import numpy as np
 
-    from recommender.ml.data import Event, UserSequence
+    from recommender.ml.data import UserSequence
     from recommender.ml.trainer import TrainConfig, TrainProgress
 
 logger = logging.getLogger(__name__)
@@ -273,9 +273,8 @@ def refresh_model(
         if not sequences:
             return None
         base = make_config(config, base=recommender_settings.REFRESH_CONFIG)
-        previous = artifacts.load_stored_artifact(
-            active
-        )  # before the version exists: a bad artifact leaves no trace
+        # Read before the version exists: a bad artifact leaves no trace.
+        previous = artifacts.load_stored_artifact(active)
         version = _new_version(ModelVersion.Kind.REFRESH, parent=active)
         return _run(version, base, sequences, progress, None, task_id, resume_from=previous)
 
