@@ -112,7 +112,7 @@ def page_view(request: Any, item_id: int, variant: str) -> Any:
     """An article-like page, with the three recommendation blocks ("blocks") or without ("plain").
 
     The difference between the two is what the blocks add to a page: the tags, their
-    services (served from the cache when warm) and their templates.
+    domain functions (served from the cache when warm) and their templates.
     """
     from django.http import HttpResponse
     from django.shortcuts import get_object_or_404

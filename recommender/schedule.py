@@ -18,7 +18,7 @@ Two ways to run them (README, "Running a worker"):
 
 Each ``SCHEDULE`` value is seconds, a ``timedelta`` or any Celery schedule
 (``crontab(hour=3, minute=0)`` for a nightly retrain); ``None`` disables the entry.
-Defaults: ``SCHEDULE`` in ``recommender.conf``.
+Defaults: ``SCHEDULE`` in ``recommender.settings_schema`` (docs/settings.md).
 """
 
 from __future__ import annotations

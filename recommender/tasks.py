@@ -19,7 +19,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
-from recommender.conf import recommender_settings
+from recommender.conf import DEFAULTS, recommender_settings
 from recommender.signals import item_content_changed
 from recommender.tracking import interests, sync
 from recommender.training import embedding, maintenance, runs
@@ -41,9 +41,14 @@ TRANSIENT_ERRORS = _transient_errors()
 
 
 def _options(queue: str, hard_limit_setting: str) -> dict[str, Any]:
-    hard = int(getattr(recommender_settings, hard_limit_setting))
+    """Task options from settings; a bad value falls back to its default (manage.py check reports it)."""
+    try:
+        hard = int(getattr(recommender_settings, hard_limit_setting))
+    except (TypeError, ValueError):
+        hard = int(DEFAULTS[hard_limit_setting])
+    queues = {**DEFAULTS["QUEUES"], **recommender_settings.QUEUES}  # a partial QUEUES keeps the rest
     return {
-        "queue": recommender_settings.QUEUES[queue],
+        "queue": queues[queue],
         "acks_late": True,
         "autoretry_for": TRANSIENT_ERRORS,
         "retry_backoff": 5,

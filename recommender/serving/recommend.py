@@ -359,7 +359,9 @@ def finish(
             for r in out
         ],
     )
-    more = len(out) == req.limit and req.page + 1 < MAX_PAGES
+    # Only a known identity can page: the next page is checked against its own served lists.
+    known = bool(getattr(identity, "is_known", False))
+    more = known and len(out) == req.limit and req.page + 1 < MAX_PAGES
     return Recommendations(
         items=out,
         recomm_id=recomm_id,

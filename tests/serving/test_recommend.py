@@ -182,6 +182,13 @@ def test_page_tokens_never_repeat_items_and_belong_to_their_identity(session):
         recommend(factories.user_identity(), limit=4, page_token=first.next_page_token)
 
 
+def test_an_unknown_identity_gets_no_page_token_it_could_not_use(session):
+    """Its served lists are stored for nobody, so a token would always be refused."""
+    for unknown in (None, Identity(user_id=None, visitor_id="")):
+        served = recommend(unknown, limit=4)
+        assert len(served.items) == 4 and served.next_page_token is None
+
+
 def test_exclude_argument_and_limit(session):
     user = factories.user_identity()
     factories.add_events(user, session.items["climate"][:2])
