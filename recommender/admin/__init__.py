@@ -6,6 +6,11 @@
 - models_registry: versions, curves, train/refresh/activate/roll back, live progress
 - tuning: run-time tuning with history and a live side-by-side preview
 - dashboard: served lists and the SVG dashboard
+
+Helpers the pages call, kept out of the admin classes so they can be scripted and
+tested without a request: actions (what the editors' buttons do), stats (the
+dashboard's queries), tuning_forms (the generated tuning form, saving, previews),
+charts (the SVG renderer).
 """
 
 from recommender.admin import dashboard, feedback, items, models_registry, rules, tuning

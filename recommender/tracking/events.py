@@ -156,15 +156,15 @@ def merge_visitor_into_user(visitor_id: str, user: Any) -> dict[str, int]:
     """
     if not visitor_id or user is None or user.pk is None:
         return {}
-    anonymous = {"user__isnull": True, "visitor_id": visitor_id}
+    visitor = Identity(user_id=None, visitor_id=visitor_id)
     with transaction.atomic():
         counts = {
-            "interactions": Interaction.objects.filter(**anonymous).update(user=user, visitor_id=""),
-            "feedback": Feedback.objects.filter(**anonymous).update(user=user, visitor_id=""),
-            "recommendation_logs": RecommendationLog.objects.filter(**anonymous).update(
+            "interactions": Interaction.objects.for_identity(visitor).update(user=user, visitor_id=""),
+            "feedback": Feedback.objects.for_identity(visitor).update(user=user, visitor_id=""),
+            "recommendation_logs": RecommendationLog.objects.for_identity(visitor).update(
                 user=user, visitor_id=""
             ),
-            "profiles": _merge_profile(visitor_id, user),
+            "profiles": _merge_profile(visitor, user),
         }
     if any(counts.values()):
         transaction.on_commit(
@@ -173,11 +173,11 @@ def merge_visitor_into_user(visitor_id: str, user: Any) -> dict[str, int]:
     return counts
 
 
-def _merge_profile(visitor_id: str, user: Any) -> int:
-    visitor_profile = Profile.objects.for_identity(Identity(user_id=None, visitor_id=visitor_id)).first()
+def _merge_profile(visitor: Identity, user: Any) -> int:
+    visitor_profile = Profile.objects.for_identity(visitor).first()
     if visitor_profile is None:
         return 0
-    user_profile = Profile.objects.filter(user=user).first()
+    user_profile = Profile.objects.for_identity(Identity.for_user(user)).first()
     if user_profile is None:
         visitor_profile.user = user
         visitor_profile.visitor_id = ""
