@@ -58,11 +58,14 @@ class NotEnoughData(RuntimeError):
 # -- the data set ---------------------------------------------------------------
 
 
-def build_training_events(*, after_id: int | None = None, users: set[str] | None = None) -> list[Event]:
+def build_training_events(
+    *, after_id: int | None = None, until_id: int | None = None, users: set[str] | None = None
+) -> list[Event]:
     """Positive-weight interactions as ``Event`` rows, without people who opted out of personalization.
 
     Deleted identities are simply absent (their rows are gone). ``after_id`` keeps
-    only newer interactions; ``users`` keeps only those identities (``u<id>``/``v<visitor>``).
+    only newer interactions, ``until_id`` only those up to the run's cursor;
+    ``users`` keeps only those identities (``u<id>``/``v<visitor>``).
     """
     weights = get_tuning().event_types
     rows = Interaction.objects.filter(event_type__in=[t for t, w in weights.items() if w > 0])
@@ -73,6 +76,8 @@ def build_training_events(*, after_id: int | None = None, users: set[str] | None
     )
     if after_id is not None:
         rows = rows.filter(pk__gt=after_id)
+    if until_id is not None:
+        rows = rows.filter(pk__lte=until_id)
     if users is not None:
         user_ids = [int(u[1:]) for u in users if u.startswith("u")]
         visitor_ids = [u[1:] for u in users if u.startswith("v")]
@@ -235,12 +240,13 @@ def train_model(
     try:
         with training_lock():
             fail_stale_runs(exclude=version)
-            events = build_training_events()
+            cursor = _event_cursor()
+            events = build_training_events(until_id=cursor)
             minimum = int(recommender_settings.MIN_INTERACTIONS_TO_TRAIN)
             if len(events) < minimum:
                 raise NotEnoughData(f"{len(events)} usable interactions, {minimum} needed to train")
             version = version or _new_version(kind)
-            return _run(version, make_config(config), _sequences(events), progress, activate, task_id)
+            return _run(version, make_config(config), _sequences(events), cursor, progress, activate, task_id)
     except (TrainingBusy, NotEnoughData) as exc:
         _refuse(version, exc)
         raise
@@ -264,11 +270,12 @@ def refresh_model(
     with training_lock():
         fail_stale_runs()
         since = active.data_summary.get("last_interaction_id")
-        fresh = build_training_events(after_id=since)
+        cursor = _event_cursor()
+        fresh = build_training_events(after_id=since, until_id=cursor)
         if not fresh:
             logger.info("no new interactions since %s: nothing to refresh", active.name)
             return None
-        events = build_training_events(users={e.user for e in fresh})
+        events = build_training_events(users={e.user for e in fresh}, until_id=cursor)
         sequences = {u: s for u, s in _sequences(events).items() if len(s) >= 2}
         if not sequences:
             return None
@@ -276,13 +283,23 @@ def refresh_model(
         # Read before the version exists: a bad artifact leaves no trace.
         previous = artifacts.load_stored_artifact(active)
         version = _new_version(ModelVersion.Kind.REFRESH, parent=active)
-        return _run(version, base, sequences, progress, None, task_id, resume_from=previous)
+        return _run(version, base, sequences, cursor, progress, None, task_id, resume_from=previous)
+
+
+def _event_cursor() -> int | None:
+    """The newest interaction id, read *before* the events: the run trains on exactly the rows up to it.
+
+    Read after them, an event written in between would be past the cursor the next
+    refresh starts from, yet missing from this run: skipped forever.
+    """
+    return Interaction.objects.aggregate(last=Max("pk"))["last"]
 
 
 def _run(
     version: ModelVersion,
     config: TrainConfig,
     sequences: dict[str, UserSequence],
+    last_id: int | None,
     progress: bool | ProgressCallback,
     activate: bool | None,
     task_id: str,
@@ -293,7 +310,6 @@ def _run(
     from recommender.ml.metrics import popularity_baseline
     from recommender.ml.trainer import train
 
-    last_id = Interaction.objects.aggregate(last=Max("pk"))["last"]
     version.status = ModelVersion.Status.RUNNING
     version.config = dataclasses.asdict(config)
     version.started_at = timezone.now()

@@ -119,6 +119,25 @@ def test_refresh_continues_the_active_model_on_new_interactions(catalogue):
     assert set(load_stored_artifact(parent).item_ids) <= set(load_stored_artifact(refreshed).item_ids)
 
 
+def test_events_written_while_a_run_reads_are_left_to_the_next_refresh(catalogue, monkeypatch):
+    """An event stored between the run's cursor and its read is neither trained nor skipped for good."""
+    late = []
+    read = runs.build_training_events
+
+    def read_then_a_reader_clicks(**kwargs):
+        events = read(**kwargs)
+        if not late:  # the first read of the run: a tracker request lands right after it
+            late.append(Interaction.objects.create(visitor_id="late", item=catalogue[0], event_type="view"))
+        return events
+
+    monkeypatch.setattr(runs, "build_training_events", read_then_a_reader_clicks)
+    version = runs.train_model()
+    cursor = version.data_summary["last_interaction_id"]
+    assert cursor < late[0].pk
+    monkeypatch.setattr(runs, "build_training_events", read)
+    assert [e.user for e in runs.build_training_events(after_id=cursor)] == ["vlate"]
+
+
 def _hold_lock_elsewhere(release: threading.Event, held: threading.Event) -> None:
     try:
         with training_lock():
