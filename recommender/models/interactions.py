@@ -28,7 +28,7 @@ class InteractionQuerySet(OwnedQuerySet):
         one SQL statement on the (identity, timestamp) index because compiling the
         equivalent ORM query took longer than running it.
         """
-        if identity is None or (identity.user_id is None and not identity.visitor_id):
+        if identity is None or not identity.is_known:
             return 0  # for_identity's "an unknown identity owns nothing"
         meta, quote = self.model._meta, connections[self.db].ops.quote_name
         user, visitor = (quote(meta.get_field(name).column) for name in ("user", "visitor_id"))

@@ -82,7 +82,9 @@ def personal_exclusions(identity: Any, history: Sequence[HistoryEvent], *, exclu
         .values_list("item_id", flat=True)
     )
     excluded.update(
-        _feedback_for(identity).filter(kind=Feedback.Kind.NOT_INTERESTED).values_list("item_id", flat=True)
+        Feedback.objects.for_identity(identity)
+        .filter(kind=Feedback.Kind.NOT_INTERESTED)
+        .values_list("item_id", flat=True)
     )
     return excluded
 
@@ -92,15 +94,11 @@ def more_like_this(identity: Any, limit: int = 5) -> list[int]:
     if identity is None:
         return []
     return list(
-        _feedback_for(identity)
+        Feedback.objects.for_identity(identity)
         .filter(kind=Feedback.Kind.MORE_LIKE_THIS)
         .order_by("-created_at")
         .values_list("item_id", flat=True)[:limit]
     )
-
-
-def _feedback_for(identity: Any):
-    return Feedback.objects.for_identity(identity)
 
 
 def pin_candidates(plan: EditorialPlan, excluded: Collection[int]) -> list[tuple[int, int]]:

@@ -113,7 +113,7 @@ def schedule_embedding(item_ids: Iterable[int], enqueue: Callable[[set[int]], No
     if not any(getattr(func, "__self__", None) is _pending for _, func, _ in connection.run_on_commit):
         _pending.ids = set()
         _pending.enqueue = enqueue
-        transaction.on_commit(_pending.flush)
+        transaction.on_commit(_pending.flush, robust=True)  # a broker error must not fail the host's commit
     _pending.ids.update(ids)
 
 

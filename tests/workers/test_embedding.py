@@ -101,6 +101,16 @@ def test_large_transaction_is_enqueued_in_chunks_once_on_commit(settings):
     assert sorted(pk for c in chunks for pk in c) == sorted(i.pk for i in items)
 
 
+def test_a_broker_error_at_commit_does_not_fail_the_hosts_transaction():
+    def broker_down(ids):
+        raise ConnectionError("broker unreachable")
+
+    with transaction.atomic():
+        Tag.objects.create(name="kept", slug="kept")
+        embedding.schedule_embedding([1, 2, 3], broker_down)
+    assert Tag.objects.filter(slug="kept").exists()
+
+
 def test_rolled_back_transaction_enqueues_nothing():
     with mock.patch.object(tasks.embed_items, "delay") as delay:
         with pytest.raises(RuntimeError), transaction.atomic():
