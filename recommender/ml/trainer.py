@@ -10,6 +10,7 @@ learning-rate schedule so a short run still ends with a decayed learning rate.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import random
 import time
@@ -19,11 +20,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from recommender.ml.data import UserSequence, gap_buckets
 from recommender.ml.inference import Recommender
 from recommender.ml.metrics import evaluate
 from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender, grow_model
+
+# Sampled negatives per batch when the catalogue is too large for the exact softmax.
+AUTO_NEGATIVES = 8192
 
 
 @dataclass
@@ -52,11 +57,16 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = True  # autocast to bfloat16 (CUDA, and CPUs with AVX512-BF16/AMX)
-    sampled_softmax_negatives: int | None = None  # None = full-catalogue softmax
+    # None = chosen by catalogue size: the exact softmax over every item up to
+    # full_softmax_max_items, above it AUTO_NEGATIVES sampled ones with log-Q correction.
+    sampled_softmax_negatives: int | None = None
+    full_softmax_max_items: int = 50_000
     aux_positions: int = 2  # positions per sequence that train the list-writing decoder steps
     aux_weight: float = 0.3
+    list_as_set: bool = False  # list steps learn every true next item not yet listed, not one exact order
     later_targets: int = 0  # items after the next one that each position also learns to predict
     later_weight: float = 0.5  # the weight of each of those in the loss (the next item has 1)
+    refit_epochs: int = 1  # passes over every event after the holdout chose the model (0 = none)
     threads: int | None = None  # torch CPU threads (None = torch's default)
 
 
@@ -77,6 +87,7 @@ class TrainResult:
     epochs_run: int = 0
     seconds: float = 0.0
     device: str = "cpu"
+    refit_epochs: int = 0  # passes over all events (held-out ones included) after the choice
 
 
 def resolve_device(device: str) -> torch.device:
@@ -233,12 +244,18 @@ def train(
     valid_targets: Mapping[str, str] | None = None,
     progress: Callable[[TrainProgress], None] | None = None,
     resume_from: Recommender | None = None,
+    before_refit: Callable[[Recommender], None] | None = None,
 ) -> TrainResult:
     """Train (or continue training) a Seq2Seq recommender on user sequences.
 
-    valid_targets None holds out each user's last item for early stopping (the
-    final model never trains on it). resume_from continues from a trained model:
-    its weights are kept, new items and event types get new rows.
+    valid_targets None holds out each user's last item to choose the stopping point;
+    the chosen model then learns every event, held-out ones included, for
+    ``refit_epochs`` passes at the learning rate it stopped at, so the served model
+    knows each reader's newest step (and items seen only there). ``before_refit`` gets
+    the chosen model before that: the one state scored on events it never learned (the
+    promotion gate uses it). With explicit valid_targets the sequences are training
+    data only and there is nothing to refit. resume_from continues from a trained
+    model: its weights are kept, new items and event types get new rows.
     """
     config = config or TrainConfig()
     device = resolve_device(config.device)
@@ -248,6 +265,7 @@ def train(
     rng = np.random.default_rng(config.seed)
     started = time.perf_counter()
 
+    refit = valid_targets is None and config.refit_epochs > 0
     if valid_targets is None:
         train_seqs = {u: s.head(-1) for u, s in sequences.items() if len(s) >= 3}
         train_seqs |= {u: s for u, s in sequences.items() if len(s) < 3}
@@ -271,13 +289,11 @@ def train(
     val_targets = {u: valid_targets[u] for u in val_users}
 
     negatives_q, log_q = None, None
-    if config.sampled_softmax_negatives:
-        counts = Counter(vocab.item_index[i] for s in usable for i in s.items)
-        q = torch.zeros(len(vocab.items) + 1)
-        for idx, c in counts.items():
-            q[idx] = c
-        negatives_q = (q / q.sum()).to(device)
-        log_q = torch.log(negatives_q.clamp(min=1e-12))
+    n_negatives = config.sampled_softmax_negatives
+    if n_negatives is None and len(vocab.items) > config.full_softmax_max_items:
+        n_negatives = AUTO_NEGATIVES
+    if n_negatives:
+        negatives_q, log_q = _sampling(usable, vocab, device)
 
     fused = device.type == "cuda"
     optimizer = _optimizer(model, config, fused)
@@ -292,6 +308,7 @@ def train(
             "metrics": metrics,
             "embedder": {"name": embedder_name, "dimension": model_config.content_dim},
             "data": _summary(train_seqs, len(vocab.items)),
+            "loss": f"sampled softmax, {n_negatives} negatives" if n_negatives else "exact softmax",
         }
         return Recommender(
             model,
@@ -310,27 +327,23 @@ def train(
         model.train()
         return {f"val_{k}": v for k, v in found.items() if k != "users"}
 
-    best_state, best_metrics, best_score = None, {}, -1.0
-    history: list[dict] = []
-    step, bad_evals, epochs_run = 0, 0, 0
-    out_of_time = False
-    model.train()
-    for epoch in range(1, config.epochs + 1):
-        epoch_start = time.perf_counter()
-        losses = []
-        for batch_rows in _length_batches(lengths, config.batch_size, rng):
-            width = int(lengths[batch_rows].max())
-            chunk = data[:, batch_rows, -width:].to(device, non_blocking=True)
+    def one_pass(
+        rows: Tensor, row_lengths: np.ndarray, lr_at: Callable[[int], float], deadline: float | None
+    ) -> tuple[list[float], bool]:
+        """One shuffled pass over `rows`; stops early past `deadline` (seconds since start), then True."""
+        nonlocal step
+        losses: list[float] = []
+        for batch_rows in _length_batches(row_lengths, config.batch_size, rng):
+            width = int(row_lengths[batch_rows].max())
+            chunk = rows[:, batch_rows, -width:].to(device, non_blocking=True)
             items, types, gaps = chunk[0, :, :-1], chunk[1, :, :-1], chunk[2, :, :-1]
             targets = chunk[0, :, 1:].masked_fill(items == 0, 0)
             later = _later_targets(chunk[0], config.later_targets) if config.later_targets else None
             negatives = None
             if negatives_q is not None:
-                negatives = torch.multinomial(negatives_q, config.sampled_softmax_negatives, replacement=True)
-            elapsed = time.perf_counter() - started
-            frac = max(step / total_steps, elapsed / budget if budget else 0.0)
+                negatives = torch.multinomial(negatives_q, n_negatives, replacement=True)
             for group in optimizer.param_groups:
-                group["lr"] = config.lr * _lr_factor(step, frac, config)
+                group["lr"] = lr_at(step)
             with autocast:
                 main, aux = model.loss(
                     items,
@@ -342,6 +355,7 @@ def train(
                     log_q=log_q,
                     later=later,
                     later_weight=config.later_weight,
+                    list_as_set=config.list_as_set,
                 )
                 loss = main if aux is None else main + config.aux_weight * aux
             optimizer.zero_grad(set_to_none=True)
@@ -351,14 +365,44 @@ def train(
             optimizer.step()
             step += 1
             losses.append(main.item())
-            if budget and time.perf_counter() - started > budget:
-                out_of_time = True
-                break
+            if deadline is not None and time.perf_counter() - started > deadline:
+                return losses, True
+        return losses, False
+
+    # A refit pass reads every event: keep time for it inside the budget.
+    refit_share = 0.0
+    if refit:
+        all_rows = [s for s in sequences.values() if len(s) >= 2]
+        refit_share = config.refit_epochs * sum(len(s) for s in all_rows) / sum(len(s) for s in usable)
+
+    def main_budget(epoch_seconds: list[float]) -> float | None:
+        if budget is None:
+            return None
+        reserve = refit_share * float(np.mean(epoch_seconds)) if epoch_seconds else 0.0
+        return max(budget - reserve, 0.0)
+
+    def scheduled_lr(at_step: int, main_seconds: float | None) -> float:
+        elapsed = time.perf_counter() - started
+        frac = max(at_step / total_steps, elapsed / main_seconds if main_seconds else 0.0)
+        return config.lr * _lr_factor(at_step, frac, config)
+
+    best_state, best_metrics, best_score = None, {}, -1.0
+    history: list[dict] = []
+    step, bad_evals, epochs_run = 0, 0, 0
+    epoch_seconds: list[float] = []
+    model.train()
+    for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
+        deadline = main_budget(epoch_seconds) if budget else None
+        lr_at = functools.partial(scheduled_lr, main_seconds=deadline)
+        losses, out_of_time = one_pass(data, lengths, lr_at, deadline)
+        epoch_seconds.append(time.perf_counter() - epoch_start)
         epochs_run = epoch
         record: dict = {
             "epoch": epoch,
             "loss": float(np.mean(losses)),
-            "seconds": time.perf_counter() - epoch_start,
+            "seconds": epoch_seconds[-1],
+            "lr": optimizer.param_groups[0]["lr"],
         }
         last = epoch == config.epochs or out_of_time
         if epoch % config.eval_every == 0 or last:
@@ -382,9 +426,54 @@ def train(
 
     if best_state is not None:
         model.load_state_dict(best_state)
-    best_metrics |= {"best_epoch": float(max(history, key=lambda r: r.get("val_ndcg@10", -1.0))["epoch"])}
+    best = max(history, key=lambda r: r.get("val_ndcg@10", -1.0))
+    best_metrics |= {"best_epoch": float(best["epoch"])}
+    refits = 0
+    if refit:
+        if before_refit is not None:
+            before_refit(make_recommender(best_metrics))
+            model.train()
+        # Items seen only in held-out events become trainable targets now.
+        with torch.no_grad():
+            for item in {i for s in all_rows for i in s.items} - trained_items:
+                model.items.trained[vocab.item_index[item]] = True
+            if negatives_q is not None:
+                negatives_q, log_q = _sampling(all_rows, vocab, device)
+        rows = torch.from_numpy(_as_matrix(all_rows, vocab, model_config.max_len + 1))
+        row_lengths = np.array([min(len(s), model_config.max_len + 1) for s in all_rows])
+        # The planned reserve, kept even when the main phase ran past the budget.
+        refit_deadline = None
+        if budget is not None:
+            refit_deadline = max(budget, time.perf_counter() - started + refit_share * np.mean(epoch_seconds))
+        for _ in range(config.refit_epochs):
+            refit_start = time.perf_counter()
+            losses, out_of_time = one_pass(rows, row_lengths, lambda _: best["lr"], refit_deadline)
+            refits += 1
+            history.append(
+                {
+                    "epoch": epochs_run + refits,
+                    "refit": True,
+                    "loss": float(np.mean(losses)),
+                    "seconds": time.perf_counter() - refit_start,
+                    "lr": best["lr"],
+                }
+            )
+            if out_of_time:
+                break
+        train_seqs = {**train_seqs, **sequences}
     rec = make_recommender(best_metrics)
-    return TrainResult(rec, best_metrics, history, epochs_run, time.perf_counter() - started, str(device))
+    seconds = time.perf_counter() - started
+    return TrainResult(rec, best_metrics, history, epochs_run, seconds, str(device), refits)
+
+
+def _sampling(seqs: Sequence[UserSequence], vocab: _Vocab, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Negative-sampling distribution (item frequency in `seqs`) and its log, for the log-Q correction."""
+    counts = Counter(vocab.item_index[i] for s in seqs for i in s.items)
+    q = torch.zeros(len(vocab.items) + 1)
+    for idx, c in counts.items():
+        q[idx] = c
+    q = (q / q.sum()).to(device)
+    return q, torch.log(q.clamp(min=1e-12))
 
 
 def _later_targets(rows: torch.Tensor, k: int) -> torch.Tensor:

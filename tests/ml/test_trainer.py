@@ -1,6 +1,7 @@
 """Training: the model learns a planted sequential pattern, cold items ride on their content, refresh."""
 
 import numpy as np
+import torch
 
 from recommender.ml.data import UserSequence
 from recommender.ml.trainer import TrainConfig, train
@@ -127,3 +128,56 @@ def test_later_targets_rank_the_item_two_steps_on_when_the_next_one_is_unpredict
             assert np.mean(firsts) >= 0.75, firsts
         else:
             assert np.mean(firsts) <= 0.2, firsts
+
+
+def with_a_late_item(n_users: int = 300) -> dict[str, UserSequence]:
+    """Planted sequences where 60 users end on "late", an item that occurs nowhere else."""
+    seqs = planted_sequences(n_users)
+    for user in sorted(seqs)[:60]:
+        seq = seqs[user]
+        seqs[user] = seq.appended("late", timestamp=seq.timestamps[-1] + 1000.0)
+    return seqs
+
+
+def test_an_item_seen_only_in_last_events_is_trained_in_the_served_model():
+    """The holdout chooses the stopping point; the served model then learns the held-out events too."""
+    seen: dict = {}
+
+    def before(rec) -> None:
+        row = rec.row("late")
+        seen["trained"] = bool(rec.model.items.trained[row])
+        seen["vector"] = rec.model.items.id.weight[row].detach().clone()
+
+    result = train(with_a_late_item(), tiny_config(epochs=6), before_refit=before)
+    rec = result.recommender
+    row = rec.row("late")
+    assert seen["trained"] is False  # the chosen model never learned it: it was held out
+    assert bool(rec.model.items.trained[row])
+    assert not torch.equal(rec.model.items.id.weight[row].detach(), seen["vector"])
+    assert result.refit_epochs == 1 and result.history[-1]["refit"] is True
+    assert rec.metadata["data"]["events"] == sum(len(s) for s in with_a_late_item().values())
+
+
+def test_without_a_refit_the_held_out_item_stays_untrained():
+    """The counterpart: refit_epochs=0 serves the model chosen on the holdout, which never saw "late"."""
+    rec = train(with_a_late_item(), tiny_config(epochs=6, refit_epochs=0)).recommender
+    assert not bool(rec.model.items.trained[rec.row("late")])
+
+
+def test_explicit_validation_targets_leave_nothing_to_refit():
+    seqs = planted_sequences(60)
+    valid = {u: s.items[-1] for u, s in seqs.items()}
+    result = train({u: s.head(-1) for u, s in seqs.items()}, tiny_config(epochs=2), valid_targets=valid)
+    assert result.refit_epochs == 0 and not any(r.get("refit") for r in result.history)
+
+
+def test_a_catalogue_above_the_exact_softmax_limit_trains_with_sampled_negatives(monkeypatch):
+    from recommender.ml import trainer
+
+    monkeypatch.setattr(trainer, "AUTO_NEGATIVES", 16)
+    rec = train(planted_sequences(), tiny_config(full_softmax_max_items=N_ITEMS - 1, epochs=15)).recommender
+    assert rec.metadata["loss"] == "sampled softmax, 16 negatives"
+    nxt = successor_map()
+    hits = np.mean([rec.recommend([p, i], k=1)[0].item_id == nxt[i] for p, i in nxt.items()])
+    assert hits >= 0.7
+    assert train(planted_sequences(60), tiny_config(epochs=1)).recommender.metadata["loss"] == "exact softmax"
