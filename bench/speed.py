@@ -249,6 +249,72 @@ def bench_training(data: Path, epochs: int, device: str, with_content: bool = Tr
     return table(title, header, rows)
 
 
+# -- 4. peak memory of training on large catalogues ---------------------------------------
+
+
+def memory_child(n_items: int, content_dim: int, device: str) -> dict:
+    """Train on synthetic data over `n_items` items in this process; report its peak RSS.
+
+    5,000 users read 20-80 items each, drawn by a Zipf-like popularity, so most of a
+    large catalogue is never read (as on a real site): the item tables still hold
+    every row. One epoch, validation on 500 users, the refit pass: every step the
+    served model goes through.
+    """
+    import resource
+
+    rng = np.random.default_rng(0)
+    items = [f"i{n}" for n in range(n_items)]
+    weights = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    weights /= weights.sum()
+    sequences = {
+        f"u{u}": UserSequence(
+            [items[i] for i in rng.choice(n_items, size=int(rng.integers(20, 80)), p=weights)]
+        )
+        for u in range(5000)
+    }
+    content = None
+    if content_dim:
+        vectors = rng.standard_normal((n_items, content_dim), dtype=np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        content = dict(zip(items, vectors, strict=True))
+    config = TrainConfig(epochs=1, val_max_users=500, device=device)
+    start = time.perf_counter()
+    result = train(sequences, config, content=content)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "items": n_items,
+        "content_dim": content_dim,
+        "loss": result.recommender.metadata["loss"],
+        "seconds": time.perf_counter() - start,
+        "peak_rss_gb": peak_kb / 1024**2,
+    }
+
+
+def bench_memory(sizes: Sequence[int], content_dims: Sequence[int], device: str) -> str:
+    """Each size in a fresh process (peak RSS is per process), IDs only and with content vectors."""
+    import json
+    import subprocess
+    import sys
+
+    rows = []
+    for dim in content_dims:
+        for n in sizes:
+            child = [sys.executable, "-m", "bench.speed", "--memory-child", f"{n},{dim}", "--device", device]
+            done = subprocess.run(child, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                rows.append((f"{n:,}", dim or "IDs only", "failed", 0.0, done.stderr.strip()[-80:]))
+                continue
+            found = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(
+                (f"{n:,}", dim or "IDs only", found["loss"], found["seconds"], f"{found['peak_rss_gb']:.2f}")
+            )
+    title = (
+        "4. Peak memory of a training run (5,000 synthetic users, 20-80 events each, one epoch + "
+        f"validation + refit; {torch.get_num_threads()} threads)"
+    )
+    return table(title, ("items", "content dims", "loss", "seconds", "peak RSS GB"), rows)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/ml-1m"), help="ML-1M folder")
@@ -260,9 +326,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--no-content", action="store_true", help="train on item IDs alone (no embedder)")
     parser.add_argument(
-        "--only", default="embed,inference,train", help="comma-separated sections: embed, inference, train"
+        "--only",
+        default="embed,inference,train,memory",
+        help="comma-separated sections: embed, inference, train, memory",
     )
+    parser.add_argument("--memory-sizes", default="10000,100000,1000000", help="catalogue sizes for memory")
+    parser.add_argument("--memory-content", default="0,384", help="content dims for memory (0 = IDs only)")
+    parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory_child:
+        import json
+
+        n_items, dim = (int(v) for v in args.memory_child.split(","))
+        print(json.dumps(memory_child(n_items, dim, args.device)), flush=True)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     sections = set(args.only.split(","))
@@ -277,6 +354,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(bench_training(args.data, args.epochs, args.device, not args.no_content), flush=True)
         else:
             print(f"3. Training on ML-1M: skipped, {args.data}/sequences.txt not found (pass --data)")
+    if "memory" in sections:
+        sizes = [int(s) for s in args.memory_sizes.split(",") if s]
+        dims = [int(s) for s in args.memory_content.split(",") if s]
+        print(bench_memory(sizes, dims, args.device), flush=True)
 
 
 if __name__ == "__main__":

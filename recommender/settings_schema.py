@@ -370,13 +370,21 @@ SETTINGS: dict[str, Setting] = {
             "GATE_TOLERANCE",
             0.02,
             float,
-            "Largest drop in validation NDCG@10 (a score from 0 to 1) a new version may show and "
-            "still be activated.",
+            "Largest drop in NDCG@10 (a score from 0 to 1) a new version may show against the active "
+            "one, both scored on the same newest events neither trained on, and still be activated.",
             min=0,
             max=1,
             tunable=True,
             label="Gate tolerance",
             group="Training",
+        ),
+        Setting(
+            "GATE_MIN_USERS",
+            20,
+            int,
+            "Readers with an event newer than the active version's data needed for the gate to compare "
+            "both versions on those events; with fewer it compares their validation figures.",
+            min=1,
         ),
         Setting("ARTIFACT_STORAGE", "default", str, "The STORAGES alias model artifacts are stored in."),
         Setting(

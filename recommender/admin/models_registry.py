@@ -25,7 +25,7 @@ IN_FLIGHT = (ModelVersion.Status.QUEUED, ModelVersion.Status.RUNNING)
 
 def training_curves(history: list[dict[str, Any]]) -> dict[str, str]:
     """SVG charts of a run's per-epoch history: the loss, and the validation ranking metrics."""
-    epochs = [str(row.get("epoch", n + 1)) for n, row in enumerate(history)]
+    epochs = ["refit" if row.get("refit") else str(row.get("epoch", n + 1)) for n, row in enumerate(history)]
     # Ranking metrics share a 0-1 scale; coverage and timings would flatten them.
     metric_keys = sorted({k for row in history for k in row if k.startswith("val_") and "coverage" not in k})
     loss_keys = sorted({k for row in history for k in row if "loss" in k})
@@ -75,6 +75,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "status",
         "active_mark",
         "val_ndcg_display",
+        "same_events_display",
         "epochs",
         "device",
         "created_at",
@@ -82,7 +83,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "kind", "is_active")
     search_fields = ("name",)
-    exclude = ("history", "progress", "config", "metrics", "data_summary")
+    exclude = ("history", "progress", "config", "metrics", "data_summary", "gate_comparison")
     readonly_fields = (
         "name",
         "kind",
@@ -91,6 +92,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "is_active",
         "error",
         "gate_reason",
+        "comparison_display",
         "artifact_name",
         "checksum",
         "device",
@@ -119,6 +121,27 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="val NDCG@10")
     def val_ndcg_display(self, obj: ModelVersion) -> str:
         return f"{obj.val_ndcg:.4f}" if obj.val_ndcg is not None else "-"
+
+    @admin.display(description="vs active, same events")
+    def same_events_display(self, obj: ModelVersion) -> str:
+        """NDCG@10 of this version / of the one it was compared with, on the same newest events."""
+        shared = obj.gate_comparison or {}
+        if not shared.get("candidate"):
+            return "-"
+        return f"{shared['candidate']['ndcg@10']:.4f} / {shared['active']['ndcg@10']:.4f}"
+
+    @admin.display(description="compared with the active version")
+    def comparison_display(self, obj: ModelVersion) -> str:
+        """What the gate decided on, in words: both versions on the events neither trained on."""
+        shared = obj.gate_comparison or {}
+        if not shared.get("candidate"):
+            return "No comparison: there was no active version, or no reader with events newer than its data."
+        cand, active = shared["candidate"], shared["active"]
+        return (
+            f"NDCG@10 {cand['ndcg@10']:.4f} vs {active['ndcg@10']:.4f}, HR@10 {cand['hr@10']:.4f} vs "
+            f"{active['hr@10']:.4f} ({shared['active_version']}), on the same {shared['users']} readers' "
+            f"newest events, which neither version trained on."
+        )
 
     @admin.display(description="epochs")
     def epochs(self, obj: ModelVersion) -> str:

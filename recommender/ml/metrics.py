@@ -16,6 +16,7 @@ from recommender.ml.data import UserSequence
 from recommender.ml.inference import Recommender
 
 BATCH = 256
+SCORES_PER_BATCH = 32 * 1024 * 1024  # at most 128 MB of scores at once (a 1M-item catalogue: 32 users)
 
 
 def _summarise(ranks: np.ndarray, top_items: set, n_items: int, ks: Sequence[int]) -> dict[str, float]:
@@ -59,8 +60,9 @@ def evaluate(
         items = history.items if isinstance(history, UserSequence) else history
         if rec.row(targets[user]) is not None and any(rec.row(i) is not None for i in items):
             live.append(n)
-    for start in range(0, len(live), BATCH):
-        chunk = live[start : start + BATCH]
+    batch = max(1, min(BATCH, SCORES_PER_BATCH // max(1, len(rec.item_ids))))
+    for start in range(0, len(live), batch):
+        chunk = live[start : start + batch]
         logits = rec.scores([histories[users[n]] for n in chunk])
         rows = torch.tensor([rec.row(targets[users[n]]) for n in chunk], device=logits.device)
         target_scores = logits.gather(1, rows[:, None])

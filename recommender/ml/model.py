@@ -26,11 +26,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import Tensor, nn
 
 from recommender.ml.data import GAP_BUCKETS
 
 TWIN_COSINE = 0.9  # content cosine above which a new item counts as a trained item's twin
+TWIN_SEARCH_ELEMENTS = 32 * 1024 * 1024  # similarities held at once by the twin search (128 MB)
 
 
 @dataclass
@@ -145,11 +147,11 @@ class ItemTable(nn.Module):
             return out
         warm_side = F.normalize(self.content_proj(self.content[warm]).float(), dim=1)
         cold_side = F.normalize(self.content_proj(content[cold]).float(), dim=1)
-        for start in range(0, len(cold), 8192):
-            chunk = cold[start : start + 8192]
-            near = warm[
-                (cold_side[start : start + 8192] @ warm_side.T).topk(min(4, len(warm)), dim=1).indices
-            ]
+        step = max(1, min(8192, TWIN_SEARCH_ELEMENTS // len(warm)))  # bounded memory at any catalogue size
+        for start in range(0, len(cold), step):
+            chunk = cold[start : start + step]
+            similar = cold_side[start : start + step] @ warm_side.T
+            near = warm[similar.topk(min(4, len(warm)), dim=1).indices]
             cosine = F.cosine_similarity(content[chunk, None].float(), self.content[near].float(), dim=-1)
             best = cosine.max(dim=1)
             twin = best.values >= TWIN_COSINE
@@ -332,19 +334,37 @@ class Seq2SeqRecommender(nn.Module):
         log_q: Tensor | None = None,
         later: Tensor | None = None,
         later_weight: float = 0.0,
+        list_as_set: bool = False,
     ) -> tuple[Tensor, Tensor | None]:
         """Next-item cross-entropy at every position (+ list-step loss at a few sampled positions).
 
         targets (B, L): the item after each input event, 0 where there is none. Logits
         are computed only at positions with a target. With `negatives` (shared sampled
         item indices) and `log_q` (log sampling probability per item) the softmax runs
-        over target + negatives with log-Q correction instead of the full catalogue.
-        later (B, L, K): the K items after the next one (0 = none); each adds
-        `later_weight` x its cross-entropy, so step 0 learns the near future, not one
-        exact successor. Tracked histories miss events (another device, an untracked
-        page), and a recommended list is read over several visits.
+        over target + negatives with log-Q correction instead of the full catalogue,
+        and only the item rows the batch touches are built: a million-item table is
+        never materialised. later (B, L, K): the K items after the next one (0 = none);
+        each adds `later_weight` x its cross-entropy, so step 0 learns the near future,
+        not one exact successor. Tracked histories miss events (another device, an
+        untracked page), and a recommended list is read over several visits.
         """
-        table = self.item_matrix()
+        untrained = self.items.untrained()
+        if negatives is None:
+            table = self.item_matrix()
+        else:
+            # Local row numbers for every item index the batch uses; padding stays row 0.
+            parts = [items.new_zeros(1), items.flatten(), targets.flatten(), negatives]
+            if later is not None:
+                parts.append(later.flatten())
+            rows, local = torch.unique(torch.cat(parts), return_inverse=True)
+            sizes = [p.numel() for p in parts]
+            local = list(local.split(sizes))
+            items, targets, negatives = local[1].view_as(items), local[2].view_as(targets), local[3]
+            if later is not None:
+                later = local[4].view_as(later)
+            table = self.items(rows)
+            untrained = untrained[rows]
+            log_q = log_q[rows] if log_q is not None else None
         memory = self.encode(items, event_types, gaps, table)
         valid = items != 0
         states = self.first_step(memory, valid)
@@ -352,10 +372,14 @@ class Seq2SeqRecommender(nn.Module):
         goals = targets[has_target][:, None]
         if later is not None and later_weight > 0:
             goals = torch.cat([goals, later[has_target]], dim=1)
-        main = self._cross_entropy(states[has_target], goals, table, negatives, log_q, later_weight)
+        main = self._cross_entropy(
+            states[has_target], goals, table, untrained, negatives, log_q, later_weight
+        )
         if aux_positions <= 0 or self.config.list_len < 2:
             return main, None
-        aux = self._list_loss(memory, valid, targets, table, aux_positions)
+        aux = self._list_loss(
+            memory, valid, targets, table, untrained, aux_positions, negatives, log_q, list_as_set
+        )
         return main, aux
 
     def _cross_entropy(
@@ -363,6 +387,7 @@ class Seq2SeqRecommender(nn.Module):
         states: Tensor,
         goals: Tensor,
         table: Tensor,
+        untrained: Tensor,
         negatives: Tensor | None,
         log_q: Tensor | None,
         later_weight: float = 0.0,
@@ -370,13 +395,28 @@ class Seq2SeqRecommender(nn.Module):
         """Mean over rows of: CE(goal 0) + later_weight x CE(each later goal that exists).
 
         goals (N, 1 + K) item indices, column 0 the next item (always present), 0 = none.
-        One softmax per row serves every goal.
+        """
+        nll = self._nll(states, goals, table, untrained, negatives, log_q)
+        return (nll[:, 0] + later_weight * nll[:, 1:].sum(1)).mean()
+
+    def _nll(
+        self,
+        states: Tensor,
+        goals: Tensor,
+        table: Tensor,
+        untrained: Tensor,
+        negatives: Tensor | None,
+        log_q: Tensor | None,
+        listed: Tensor | None = None,
+    ) -> Tensor:
+        """(N, G) -log p(goal) per row, 0 where the goal is 0 (none); one softmax per row serves every goal.
+
+        listed (N, J): items a row may not score (already in the list being written), exact softmax only.
         """
         if negatives is None:
-            logits = (states @ table.to(states.dtype).T).masked_fill(self.items.untrained(), float("-inf"))
-            nll = -torch.log_softmax(logits.float(), dim=1).gather(1, goals)
+            nll = _exact_nll(states, goals, table, untrained, listed)
         else:
-            pos = (states[:, None, :] * table[goals].to(states.dtype)).sum(-1)  # (N, 1 + K)
+            pos = (states[:, None, :] * table[goals].to(states.dtype)).sum(-1)  # (N, G)
             neg = states @ table[negatives].to(states.dtype).T  # (N, S)
             if log_q is not None:
                 pos = pos - log_q[goals]
@@ -385,13 +425,25 @@ class Seq2SeqRecommender(nn.Module):
             neg = neg.masked_fill((negatives[None, :, None] == goals[:, None, :]).any(-1), float("-inf"))
             pos, rest = pos.float(), torch.logsumexp(neg.float(), dim=1, keepdim=True)
             nll = torch.logaddexp(pos, rest) - pos
-        nll = nll.masked_fill(goals == 0, 0.0)
-        return (nll[:, 0] + later_weight * nll[:, 1:].sum(1)).mean()
+        return nll.masked_fill(goals == 0, 0.0)
 
     def _list_loss(
-        self, memory: Tensor, valid: Tensor, targets: Tensor, table: Tensor, per_row: int
+        self,
+        memory: Tensor,
+        valid: Tensor,
+        targets: Tensor,
+        table: Tensor,
+        untrained: Tensor,
+        per_row: int,
+        negatives: Tensor | None = None,
+        log_q: Tensor | None = None,
+        as_set: bool = False,
     ) -> Tensor:
-        """Teacher-forced list steps 1.. at `per_row` random positions per sequence."""
+        """Teacher-forced list steps 1.. at `per_row` random positions per sequence.
+
+        as_set=False: step k learns the (k+1)-th true next item. as_set=True: it learns
+        every true next item not yet in the list, equally, since a list is read as a set.
+        """
         batch, length = targets.shape
         n = min(self.config.list_len, length)  # short batches train shorter lists
         if n < 2:
@@ -413,15 +465,28 @@ class Seq2SeqRecommender(nn.Module):
         listed = targets[rows[:, None], window]  # (M, n): the true next n items
         key_mask = valid[rows] & (torch.arange(length, device=targets.device)[None, :] <= pos[:, None])
         states = self.list_steps(memory[rows], key_mask, memory[rows, pos], listed[:, :-1], table)[:, 1:]
-        logits = (
-            (states @ table.to(states.dtype).T).float().masked_fill(self.items.untrained(), float("-inf"))
-        )
         # Items already in the list are masked, as at generation; a repeat target is not scored.
-        goal = listed[:, 1:].clone()
-        for j in range(1, n):
-            logits[:, j - 1].scatter_(1, listed[:, :j], float("-inf"))
-            goal[:, j - 1].masked_fill_((listed[:, :j] == listed[:, j : j + 1]).any(1), -100)
-        return F.cross_entropy(logits.reshape(-1, table.size(0)), goal.reshape(-1), ignore_index=-100)
+        steps = torch.arange(n - 1, device=targets.device)
+        prefix = listed[:, :-1][:, None, :].expand(-1, n - 1, -1)  # step k may not score listed[:, :k+1]
+        prefix = prefix.masked_fill(~(steps[:, None] >= steps)[None], 0)
+        if as_set:
+            # Step k's goal: any true next item not yet listed (listed[:, k+1:]), equally weighted.
+            goal = listed[:, None, 1:].expand(-1, n - 1, -1).masked_fill(~(steps >= steps[:, None])[None], 0)
+        else:
+            goal = listed[:, 1:, None]  # step k's goal: exactly listed[:, k+1]
+        goal = goal.masked_fill((prefix[..., None, :] == goal[..., None]).any(-1), 0)
+        d = states.size(-1)
+        nll = self._nll(
+            states.reshape(-1, d),
+            goal.reshape(-1, goal.size(-1)),
+            table,
+            untrained,
+            negatives,
+            log_q,
+            listed=prefix.reshape(-1, n - 1) if negatives is None else None,
+        )
+        counted = (goal.reshape(-1, goal.size(-1)) != 0).sum(1)
+        return (nll.sum(1) / counted.clamp(min=1)).mean()
 
     @torch.no_grad()
     def generate(
@@ -460,6 +525,41 @@ class Seq2SeqRecommender(nn.Module):
             logits.append(best.values)
             banned[rows, best.indices] = True
         return torch.stack(picks, 1), torch.stack(logits, 1)
+
+
+# Logits held at once by the exact cross-entropy: 32M floats (128 MB); larger batches are chunked.
+EXACT_CHUNK_ELEMENTS = 32 * 1024 * 1024
+
+
+def _exact_nll(
+    states: Tensor, goals: Tensor, table: Tensor, untrained: Tensor, listed: Tensor | None
+) -> Tensor:
+    """(N, G) -log softmax(states @ table.T)[goals], over the whole catalogue, in bounded memory.
+
+    Rows go in chunks of at most EXACT_CHUNK_ELEMENTS logits, each recomputed in the
+    backward pass instead of kept (activation checkpointing): at 100k items a batch's
+    logits would otherwise take about 5 GB. One chunk, the usual case, runs plainly.
+    """
+
+    def chunk_nll(part: Tensor, goal: Tensor, banned: Tensor | None) -> Tensor:
+        logits = (part @ table.to(part.dtype).T).float().masked_fill(untrained, float("-inf"))
+        if banned is not None:
+            logits = logits.scatter(1, banned, float("-inf"))  # 0 (padding) is -inf already
+        return -torch.log_softmax(logits, dim=1).gather(1, goal)
+
+    per_chunk = max(1, EXACT_CHUNK_ELEMENTS // max(1, table.size(0)))
+    if states.size(0) <= per_chunk:
+        return chunk_nll(states, goals, listed)
+    parts = []
+    for start in range(0, states.size(0), per_chunk):
+        stop = start + per_chunk
+        banned = listed[start:stop] if listed is not None else None
+        parts.append(
+            torch.utils.checkpoint.checkpoint(
+                chunk_nll, states[start:stop], goals[start:stop], banned, use_reentrant=False
+            )
+        )
+    return torch.cat(parts)
 
 
 def grow_model(

@@ -43,6 +43,11 @@ class ModelVersion(models.Model):
     data_summary = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     gate_reason = models.TextField(blank=True)
+    gate_comparison = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="This version and the one active when it was trained, scored on the same newest events.",
+    )
     artifact_name = models.CharField(max_length=300, blank=True)
     checksum = models.CharField(max_length=64, blank=True)
     device = models.CharField(max_length=32, blank=True)

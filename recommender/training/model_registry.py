@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from recommender.conf import recommender_settings
 from recommender.models import ModelVersion
 from recommender.signals import model_activated
 from recommender.training.artifacts import ARTIFACT_FILES, artifact_storage
@@ -76,17 +77,38 @@ def rollback(*, by: Any = None) -> ModelVersion:
 
 
 def passes_gate(candidate: ModelVersion, active: ModelVersion | None) -> tuple[bool, str]:
-    """Is ``candidate`` good enough to replace ``active``? Compares validation NDCG@10 with a tolerance."""
+    """Is ``candidate`` good enough to replace ``active``? NDCG@10 on the same events, with a tolerance.
+
+    Both are scored on every reader's last event newer than the active version's
+    data, which neither trained on (``candidate.gate_comparison``, written by the
+    training run). Only without enough such readers (``GATE_MIN_USERS``) does it fall
+    back to each version's own validation figure, measured on different data, and it says so.
+    """
     tolerance = float(get_tuning().gate_tolerance)
     new = candidate.val_ndcg
     if new is None:
         return False, "the candidate has no validation NDCG@10"
     if active is None:
         return True, f"no active model; val NDCG@10 {new:.4f}"
+    shared = candidate.gate_comparison or {}
+    minimum = int(recommender_settings.GATE_MIN_USERS)
+    if shared.get("active_version") == active.name and shared.get("users", 0) >= minimum:
+        cand, old = shared["candidate"]["ndcg@10"], shared["active"]["ndcg@10"]
+        verdict = (
+            f"NDCG@10 {cand:.4f} vs {old:.4f} of {active.name} on the same {shared['users']} readers' "
+            f"newest events (tolerance {tolerance:g})"
+        )
+        return (True, verdict) if cand >= old - tolerance else (False, f"refused: {verdict}")
+    why = (
+        f"only {shared.get('users', 0)} readers with events newer than {active.name}'s data "
+        f"({minimum} needed to compare on them)"
+        if shared.get("active_version") == active.name
+        else f"no events shared with {active.name} to compare on"
+    )
     old = active.val_ndcg
     if old is None:
-        return True, f"the active model {active.name} has no validation NDCG@10"
-    verdict = f"val NDCG@10 {new:.4f} vs {old:.4f} of {active.name} (tolerance {tolerance:g})"
+        return True, f"{why}; the active model has no validation NDCG@10"
+    verdict = f"{why}; validation NDCG@10 {new:.4f} vs {old:.4f}, on different data (tolerance {tolerance:g})"
     if new >= old - tolerance:
         return True, verdict
     return False, f"refused: {verdict}"

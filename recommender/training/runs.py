@@ -67,6 +67,13 @@ def build_training_events(
     only newer interactions, ``until_id`` only those up to the run's cursor;
     ``users`` keeps only those identities (``u<id>``/``v<visitor>``).
     """
+    return [event for _, event in _event_rows(after_id=after_id, until_id=until_id, users=users)]
+
+
+def _event_rows(
+    *, after_id: int | None = None, until_id: int | None = None, users: set[str] | None = None
+) -> list[tuple[int, Event]]:
+    """``build_training_events`` with each event's primary key (the gate needs to know which are new)."""
     weights = get_tuning().event_types
     rows = Interaction.objects.filter(event_type__in=[t for t, w in weights.items() if w > 0])
     opted_out = Profile.objects.filter(personalization_enabled=False)
@@ -82,19 +89,49 @@ def build_training_events(
         user_ids = [int(u[1:]) for u in users if u.startswith("u")]
         visitor_ids = [u[1:] for u in users if u.startswith("v")]
         rows = rows.filter(Q(user_id__in=user_ids) | Q(user__isnull=True, visitor_id__in=visitor_ids))
-    fields = ("user_id", "visitor_id", "item_id", "event_type", "value", "timestamp")
+    fields = ("pk", "user_id", "visitor_id", "item_id", "event_type", "value", "timestamp")
     return [
-        Event(
-            user=f"u{user_id}" if user_id is not None else f"v{visitor_id}",
-            item=str(item_id),
-            timestamp=ts.timestamp(),
-            event_type=event_type,
-            value=value,
+        (
+            pk,
+            Event(
+                user=f"u{user_id}" if user_id is not None else f"v{visitor_id}",
+                item=str(item_id),
+                timestamp=ts.timestamp(),
+                event_type=event_type,
+                value=value,
+            ),
         )
-        for user_id, visitor_id, item_id, event_type, value, ts in rows.order_by("timestamp", "pk")
+        for pk, user_id, visitor_id, item_id, event_type, value, ts in rows.order_by("timestamp", "pk")
         .values_list(*fields)
         .iterator(chunk_size=5000)
     ]
+
+
+def gate_holdout(
+    rows: list[tuple[int, Event]], sequences: Mapping[str, UserSequence], since: int | None
+) -> dict[str, tuple[UserSequence, str]]:
+    """(history, target) of every identity whose last event is newer than all a version trained on.
+
+    ``since`` is that version's cursor. The new run holds each identity's last event
+    out to choose its stopping point (``train``), so neither model learned these
+    targets: the two are scored on the same events. A last event that only repeats the
+    identity's last event up to ``since`` (one collapsed step) is not new, and is left out.
+    """
+    if since is None:
+        return {}
+    known: dict[str, tuple[float, str]] = {}
+    for pk, event in rows:  # in (timestamp, pk) order: the last one written wins
+        if pk <= since:
+            known[event.user] = (event.timestamp, event.item)
+    holdout = {}
+    for user, seq in sequences.items():
+        if len(seq) < 3:  # train() holds out only sequences of three events or more
+            continue
+        before = known.get(user)
+        if before is not None and (seq.timestamps[-1] <= before[0] or seq.items[-1] == before[1]):
+            continue
+        holdout[user] = (seq.head(-1), seq.items[-1])
+    return holdout
 
 
 def _sequences(events: list[Event]) -> dict[str, UserSequence]:
@@ -241,12 +278,22 @@ def train_model(
         with training_lock():
             fail_stale_runs(exclude=version)
             cursor = _event_cursor()
-            events = build_training_events(until_id=cursor)
+            rows = _event_rows(until_id=cursor)
             minimum = int(recommender_settings.MIN_INTERACTIONS_TO_TRAIN)
-            if len(events) < minimum:
-                raise NotEnoughData(f"{len(events)} usable interactions, {minimum} needed to train")
+            if len(rows) < minimum:
+                raise NotEnoughData(f"{len(rows)} usable interactions, {minimum} needed to train")
             version = version or _new_version(kind)
-            return _run(version, make_config(config), _sequences(events), cursor, progress, activate, task_id)
+            sequences = _sequences([event for _, event in rows])
+            return _run(
+                version,
+                make_config(config),
+                sequences,
+                cursor,
+                progress,
+                activate,
+                task_id,
+                rival=_Rival.of(ModelVersion.objects.active(), rows, sequences),
+            )
     except (TrainingBusy, NotEnoughData) as exc:
         _refuse(version, exc)
         raise
@@ -275,15 +322,69 @@ def refresh_model(
         if not fresh:
             logger.info("no new interactions since %s: nothing to refresh", active.name)
             return None
-        events = build_training_events(users={e.user for e in fresh}, until_id=cursor)
-        sequences = {u: s for u, s in _sequences(events).items() if len(s) >= 2}
+        rows = _event_rows(users={e.user for e in fresh}, until_id=cursor)
+        sequences = {u: s for u, s in _sequences([event for _, event in rows]).items() if len(s) >= 2}
         if not sequences:
             return None
         base = make_config(config, base=recommender_settings.REFRESH_CONFIG)
         # Read before the version exists: a bad artifact leaves no trace.
         previous = artifacts.load_stored_artifact(active)
         version = _new_version(ModelVersion.Kind.REFRESH, parent=active)
-        return _run(version, base, sequences, cursor, progress, None, task_id, resume_from=previous)
+        rival = _Rival.of(active, rows, sequences)
+        return _run(
+            version, base, sequences, cursor, progress, None, task_id, resume_from=previous, rival=rival
+        )
+
+
+class _Rival:
+    """The active version, and the held-out events a new run is compared with it on."""
+
+    def __init__(self, version: ModelVersion, holdout: dict[str, tuple[UserSequence, str]]) -> None:
+        self.version = version
+        self.holdout = holdout
+
+    @classmethod
+    def of(
+        cls,
+        active: ModelVersion | None,
+        rows: list[tuple[int, Event]],
+        sequences: Mapping[str, UserSequence],
+    ) -> _Rival | None:
+        if active is None:
+            return None
+        return cls(active, gate_holdout(rows, sequences, active.data_summary.get("last_interaction_id")))
+
+    def score_rival(self, content: Mapping[str, Any]) -> dict[str, Any]:
+        """The comparison record with the rival's score, {} when there is nothing to compare on.
+
+        Items published since the rival was trained are added from their content, as
+        serving does (``model_store``), so the rival is scored as it would serve.
+        """
+        if not self.holdout:
+            return {}
+        try:
+            rec = artifacts.load_stored_artifact(self.version)
+        except Exception:
+            logger.exception("could not load %s to compare a new version with it", self.version.name)
+            return {}
+        if rec.model.config.content_dim:
+            rec.add_items({i: v for i, v in content.items() if i not in rec})
+        return {
+            "active_version": self.version.name,
+            "active_cursor": self.version.data_summary.get("last_interaction_id"),
+            "users": len(self.holdout),
+            "events": sum(len(h) + 1 for h, _ in self.holdout.values()),
+            "active": _score_on(rec, self.holdout),
+        }
+
+
+def _score_on(rec: Any, holdout: Mapping[str, tuple[UserSequence, str]]) -> dict[str, float]:
+    """NDCG@10 and HR@10 of ``rec`` on (history, target) pairs, full ranking."""
+    # torch (~1 s, ~180 MB): imported only by processes that train or serve
+    from recommender.ml.metrics import evaluate
+
+    found = evaluate(rec, {u: h for u, (h, _) in holdout.items()}, {u: t for u, (_, t) in holdout.items()})
+    return {"ndcg@10": float(found.get("ndcg@10", 0.0)), "hr@10": float(found.get("hr@10", 0.0))}
 
 
 def _event_cursor() -> int | None:
@@ -304,8 +405,14 @@ def _run(
     activate: bool | None,
     task_id: str,
     resume_from: Any = None,
+    rival: _Rival | None = None,
 ) -> ModelVersion:
-    """Train, store, point the version at the artifact, then gate. Any failure leaves it ``failed``."""
+    """Train, store, point the version at the artifact, then gate. Any failure leaves it ``failed``.
+
+    With a ``rival`` (the active version), both are scored on its held-out events:
+    the rival before training, the candidate once its stopping point is chosen and
+    before it learns those events (``train(before_refit=...)``).
+    """
     # torch (~1 s, ~180 MB): imported only by processes that train or serve
     from recommender.ml.metrics import popularity_baseline
     from recommender.ml.trainer import train
@@ -319,7 +426,13 @@ def _run(
     stored = ""
     try:
         content, tags, embedder_name = _content_and_tags()
+        comparison = rival.score_rival(content) if rival is not None else {}
         recorder = _ProgressRecorder(version, progress if callable(progress) else None)
+
+        def score_candidate(chosen: Any) -> None:
+            if comparison:
+                comparison["candidate"] = _score_on(chosen, rival.holdout)
+
         result = train(
             sequences,
             config,
@@ -328,6 +441,7 @@ def _run(
             embedder_name=embedder_name,
             progress=recorder if progress else None,
             resume_from=resume_from,
+            before_refit=score_candidate,
         )
         held = {u: s.head(-1) for u, s in sequences.items() if len(s) >= 3}
         baseline = popularity_baseline(held, held, {u: sequences[u].items[-1] for u in held})
@@ -335,6 +449,7 @@ def _run(
         stored, checksum = artifacts.store_artifact(version.name, result.recommender)
         version.artifact_name, version.checksum = stored, checksum
         version.metrics = metrics
+        version.gate_comparison = comparison if "candidate" in comparison else {}
         version.history = result.history
         version.device = result.device
         version.progress = {**recorder.history[-1], "eta_seconds": 0} if recorder.history else {}

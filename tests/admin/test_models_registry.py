@@ -152,3 +152,19 @@ def test_train_now_with_the_broker_down_fails_the_queued_version(ops: Client, mo
     assert any("broker unreachable" in m for m in messages_of(response))
     version = ModelVersion.objects.get()
     assert (version.status, version.error) == ("failed", "broker unreachable")
+
+
+def test_the_registry_shows_what_the_gate_compared(ops: Client) -> None:
+    """The list and the version page show both versions' scores on the same newest events."""
+    shared = {
+        "active_version": "old",
+        "users": 42,
+        "candidate": {"ndcg@10": 0.2125, "hr@10": 0.4},
+        "active": {"ndcg@10": 0.1875, "hr@10": 0.35},
+    }
+    version = stored_version("new", gate_comparison=shared, gate_reason="NDCG@10 0.2125 vs 0.1875 …")
+    stored_version("plain")
+    listing = ops.get(reverse("admin:recommender_modelversion_changelist")).content.decode()
+    assert "0.2125 / 0.1875" in listing
+    page = ops.get(reverse("admin:recommender_modelversion_change", args=[version.pk])).content.decode()
+    assert "NDCG@10 0.2125 vs 0.1875, HR@10 0.4000 vs 0.3500 (old), on the same 42 readers" in page

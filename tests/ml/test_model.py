@@ -179,3 +179,57 @@ def test_grow_model_keeps_every_learned_weight_and_adds_empty_rows():
     items = torch.tensor([[1, 2, 3]])
     grown_memory = grown.encode(items, torch.ones_like(items), torch.zeros_like(items), grown.item_matrix())
     assert torch.allclose(memory, grown_memory, atol=1e-5)
+
+
+def test_the_exact_cross_entropy_in_chunks_has_the_one_pass_value_and_gradient(monkeypatch):
+    """Large catalogues split the logits by rows and recompute them in backward: same numbers."""
+    from recommender.ml import model as model_module
+
+    items = torch.tensor([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]])
+    types, gaps = (items != 0).long(), torch.zeros_like(items)
+    targets = torch.cat([items[:, 1:], torch.tensor([[7], [9], [13]])], 1).masked_fill(items == 0, 0)
+
+    def loss_and_grads():
+        model = make_model()
+        main, aux = model.loss(items, types, gaps, targets, aux_positions=1)
+        torch.manual_seed(0)
+        (main + aux).backward()
+        return main.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    torch.manual_seed(1)
+    whole, whole_grads = loss_and_grads()
+    monkeypatch.setattr(model_module, "EXACT_CHUNK_ELEMENTS", 30 * 4)  # 4 rows per chunk
+    torch.manual_seed(1)
+    chunked, chunked_grads = loss_and_grads()
+    assert torch.allclose(whole, chunked, atol=1e-5)
+    assert whole_grads.keys() == chunked_grads.keys()
+    for name, grad in whole_grads.items():
+        assert torch.allclose(grad, chunked_grads[name], atol=1e-5), name
+
+
+def test_list_steps_as_a_set_learn_every_true_next_item_not_yet_listed():
+    """One qualifying position per row (length = list_len): the list loss by hand, both target kinds."""
+    model = make_model()  # eval: no dropout
+    items = torch.tensor([[1, 2, 3, 4], [5, 6, 7, 8]])
+    targets = torch.tensor([[2, 3, 4, 9], [6, 7, 8, 10]])
+    types, gaps = (items != 0).long(), torch.zeros_like(items)
+    table = model.item_matrix()
+    memory = model.encode(items, types, gaps, table)
+    listed = targets  # position 0 is the only one with the next 4 items known
+    key_mask = torch.tensor([[True, False, False, False]] * 2)
+    states = model.list_steps(memory, key_mask, memory[:, 0], listed[:, :-1], table)[:, 1:]
+    expected_order, expected_set = [], []
+    for row in range(2):
+        for k in range(3):
+            logits = states[row, k] @ table.T
+            logits[0] = float("-inf")
+            logits[listed[row, : k + 1]] = float("-inf")
+            nll = -torch.log_softmax(logits, 0)
+            expected_order.append(nll[listed[row, k + 1]])
+            expected_set.append(nll[listed[row, k + 1 :]].mean())
+    valid = items != 0
+    untrained = model.items.untrained()
+    as_order = model._list_loss(memory, valid, targets, table, untrained, 1)
+    as_set = model._list_loss(memory, valid, targets, table, untrained, 1, as_set=True)
+    assert torch.allclose(as_order, torch.stack(expected_order).mean(), atol=1e-5)
+    assert torch.allclose(as_set, torch.stack(expected_set).mean(), atol=1e-5)

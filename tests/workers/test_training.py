@@ -42,7 +42,8 @@ def test_train_model_produces_an_active_version_with_metrics(catalogue):
     assert version.is_active and version.activated_at is not None
     assert 0.0 <= version.metrics["val_ndcg@10"] <= 1.0
     assert "val_pop_ndcg@10" in version.metrics
-    assert [h["epoch"] for h in version.history] == [1, 2, 3]
+    assert [h["epoch"] for h in version.history if not h.get("refit")] == [1, 2, 3]
+    assert version.history[-1]["refit"] is True  # then one pass over every event, held-out ones too
     assert version.progress["epoch"] == 3
     assert version.data_summary["users"] == 30
     assert version.data_summary["last_interaction_id"] == Interaction.objects.order_by("pk").last().pk
@@ -115,14 +116,14 @@ def test_refresh_continues_the_active_model_on_new_interactions(catalogue):
     assert refreshed.kind == ModelVersion.Kind.REFRESH and refreshed.parent_id == parent.pk
     assert refreshed.status == ModelVersion.Status.SUCCEEDED
     assert refreshed.data_summary["users"] == 6
-    assert len(refreshed.history) <= 2
+    assert len([h for h in refreshed.history if not h.get("refit")]) <= 2
     assert set(load_stored_artifact(parent).item_ids) <= set(load_stored_artifact(refreshed).item_ids)
 
 
 def test_events_written_while_a_run_reads_are_left_to_the_next_refresh(catalogue, monkeypatch):
     """An event stored between the run's cursor and its read is neither trained nor skipped for good."""
     late = []
-    read = runs.build_training_events
+    read = runs._event_rows
 
     def read_then_a_reader_clicks(**kwargs):
         events = read(**kwargs)
@@ -130,11 +131,11 @@ def test_events_written_while_a_run_reads_are_left_to_the_next_refresh(catalogue
             late.append(Interaction.objects.create(visitor_id="late", item=catalogue[0], event_type="view"))
         return events
 
-    monkeypatch.setattr(runs, "build_training_events", read_then_a_reader_clicks)
+    monkeypatch.setattr(runs, "_event_rows", read_then_a_reader_clicks)
     version = runs.train_model()
     cursor = version.data_summary["last_interaction_id"]
     assert cursor < late[0].pk
-    monkeypatch.setattr(runs, "build_training_events", read)
+    monkeypatch.setattr(runs, "_event_rows", read)
     assert [e.user for e in runs.build_training_events(after_id=cursor)] == ["vlate"]
 
 
