@@ -1,4 +1,4 @@
-"""Speed benchmark: embedding throughput, inference latency, training time per epoch.
+"""Speed benchmark: embedding throughput, inference latency, training time per epoch, training memory.
 
     python -m bench.speed [--data ../shared/datasets/ml-1m] [--sizes 10000,100000,1000000] [--epochs 1]
 

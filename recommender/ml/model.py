@@ -141,18 +141,23 @@ class ItemTable(nn.Module):
             return out
         every = torch.arange(len(self.trained), device=rows.device)
         warm = every[self.trained & (every > 0)]
-        content = self.content[rows]
-        cold = ((~self.trained[rows]) & (rows > 0) & (content.abs().sum(1) > 0)).nonzero().flatten()
+        cold = ((~self.trained[rows]) & (rows > 0)).nonzero().flatten()  # positions in `rows`
         if len(cold) == 0 or len(warm) == 0:
             return out
-        warm_side = F.normalize(self.content_proj(self.content[warm]).float(), dim=1)
-        cold_side = F.normalize(self.content_proj(content[cold]).float(), dim=1)
+        # Gathered and projected a slice at a time: one copy of a 1M-item content table is 1.5 GB.
+        warm_side = torch.cat(
+            [F.normalize(self.content_proj(self.content[part]).float(), dim=1) for part in warm.split(65536)]
+        )
         step = max(1, min(8192, TWIN_SEARCH_ELEMENTS // len(warm)))  # bounded memory at any catalogue size
-        for start in range(0, len(cold), step):
-            chunk = cold[start : start + step]
-            similar = cold_side[start : start + step] @ warm_side.T
+        for chunk in cold.split(step):
+            content = self.content[rows[chunk]]
+            has = content.abs().sum(1) > 0  # an item with no text yet has no twin
+            chunk, content = chunk[has], content[has]
+            if len(chunk) == 0:
+                continue
+            similar = F.normalize(self.content_proj(content).float(), dim=1) @ warm_side.T
             near = warm[similar.topk(min(4, len(warm)), dim=1).indices]
-            cosine = F.cosine_similarity(content[chunk, None].float(), self.content[near].float(), dim=-1)
+            cosine = F.cosine_similarity(content[:, None].float(), self.content[near].float(), dim=-1)
             best = cosine.max(dim=1)
             twin = best.values >= TWIN_COSINE
             out[chunk[twin]] = self.id.weight[near[twin, best.indices[twin]]]
@@ -527,8 +532,10 @@ class Seq2SeqRecommender(nn.Module):
         return torch.stack(picks, 1), torch.stack(logits, 1)
 
 
-# Logits held at once by the exact cross-entropy: 32M floats (128 MB); larger batches are chunked.
-EXACT_CHUNK_ELEMENTS = 32 * 1024 * 1024
+# The exact cross-entropy runs in one pass up to this many logits (ML-1M's 64 x 200 x 3.4k fits),
+# above it in chunks of EXACT_CHUNK_ELEMENTS recomputed in the backward pass.
+EXACT_ONE_PASS_ELEMENTS = 64 * 1024 * 1024
+EXACT_CHUNK_ELEMENTS = 16 * 1024 * 1024
 
 
 def _exact_nll(
@@ -536,9 +543,10 @@ def _exact_nll(
 ) -> Tensor:
     """(N, G) -log softmax(states @ table.T)[goals], over the whole catalogue, in bounded memory.
 
-    Rows go in chunks of at most EXACT_CHUNK_ELEMENTS logits, each recomputed in the
-    backward pass instead of kept (activation checkpointing): at 100k items a batch's
-    logits would otherwise take about 5 GB. One chunk, the usual case, runs plainly.
+    Above EXACT_ONE_PASS_ELEMENTS logits, rows go in chunks of at most
+    EXACT_CHUNK_ELEMENTS, each recomputed in the backward pass instead of kept
+    (activation checkpointing): at 100k items a batch's logits and their softmax
+    would otherwise take several GB. Below it, the usual case, one plain pass.
     """
 
     def chunk_nll(part: Tensor, goal: Tensor, banned: Tensor | None) -> Tensor:
@@ -547,9 +555,9 @@ def _exact_nll(
             logits = logits.scatter(1, banned, float("-inf"))  # 0 (padding) is -inf already
         return -torch.log_softmax(logits, dim=1).gather(1, goal)
 
-    per_chunk = max(1, EXACT_CHUNK_ELEMENTS // max(1, table.size(0)))
-    if states.size(0) <= per_chunk:
+    if states.size(0) * table.size(0) <= EXACT_ONE_PASS_ELEMENTS:
         return chunk_nll(states, goals, listed)
+    per_chunk = max(1, EXACT_CHUNK_ELEMENTS // table.size(0))
     parts = []
     for start in range(0, states.size(0), per_chunk):
         stop = start + per_chunk

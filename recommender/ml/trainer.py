@@ -222,10 +222,13 @@ def _build_model(
         for item in trained_items:
             table.trained[vocab.item_index[item]] = True
         if content and model.config.content_dim:
-            rows = [vocab.item_index[i] for i in content]
-            table.content[rows] = torch.as_tensor(
-                np.stack([np.asarray(v, np.float32) for v in content.values()]), device=table.content.device
-            )
+            # A slice at a time: one stacked copy of a 1M-item catalogue's vectors is 1.5 GB.
+            ids = list(content)
+            for start in range(0, len(ids), 65536):
+                part = ids[start : start + 65536]
+                rows = torch.tensor([vocab.item_index[i] for i in part], device=table.content.device)
+                stacked = np.stack([np.asarray(content[i], np.float32) for i in part])
+                table.content[rows] = torch.from_numpy(stacked).to(table.content.device)
         if tags and model.config.n_tags:
             width = model.config.max_tags
             for item, names in tags.items():

@@ -198,9 +198,15 @@ def test_the_exact_cross_entropy_in_chunks_has_the_one_pass_value_and_gradient(m
 
     torch.manual_seed(1)
     whole, whole_grads = loss_and_grads()
+    monkeypatch.setattr(model_module, "EXACT_ONE_PASS_ELEMENTS", 30 * 8)
     monkeypatch.setattr(model_module, "EXACT_CHUNK_ELEMENTS", 30 * 4)  # 4 rows per chunk
+    chunks = []
+    real = torch.utils.checkpoint.checkpoint
+    spy = lambda *args, **kw: chunks.append(1) or real(*args, **kw)  # noqa: E731
+    monkeypatch.setattr(torch.utils.checkpoint, "checkpoint", spy)
     torch.manual_seed(1)
     chunked, chunked_grads = loss_and_grads()
+    assert len(chunks) >= 3  # the chunked path ran
     assert torch.allclose(whole, chunked, atol=1e-5)
     assert whole_grads.keys() == chunked_grads.keys()
     for name, grad in whole_grads.items():
