@@ -315,8 +315,9 @@ class Recommender:
 
         Items in the history are excluded unless allow_seen; `allowed` restricts the
         candidates (e.g. published items). generate=True lets the decoder write the
-        list step by step, each pick knowing the ones before (diverse, no repeats);
-        the default ranks by the first step alone, the fastest path.
+        list step by step, each pick knowing the ones before; on ML-1M's list task
+        those lists scored lower than the default, which ranks by the first step alone
+        (README, "The model") and is what serving uses.
         """
         return self._recommend(
             [history], k, [exclude], allowed, allow_seen, [event_types], [timestamps], generate

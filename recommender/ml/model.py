@@ -1,4 +1,4 @@
-"""The Seq2Seq recommender: an encoder over the user's history, a decoder that writes the next items.
+"""The Seq2Seq recommender: an encoder over the user's history, a decoder that scores the next items.
 
 Read top to bottom, in the order data flows (nanoGPT style):
 
@@ -13,7 +13,9 @@ Read top to bottom, in the order data flows (nanoGPT style):
    attends to encoder outputs <= t, so step 0 trains at *every* position of every
    sequence in one pass (as SASRec does) and gives a score for every item.
    Later steps see the items already in the list; they are trained with an
-   auxiliary loss on a few sampled positions, so they add little cost.
+   auxiliary loss on a few sampled positions, so they add little cost. Serving ranks
+   by step 0 alone: on ML-1M's list task, lists the later steps wrote scored lower
+   (README, "The model").
 4. ``Seq2SeqRecommender``: ``encode``, ``first_step``, ``list_steps``, ``loss``, ``generate``.
 
 Scores are dot products of decoder states with the item table (tied weights).

@@ -255,10 +255,11 @@ def train(
     the chosen model then learns every event, held-out ones included, for
     ``refit_epochs`` passes at the learning rate it stopped at, so the served model
     knows each reader's newest step (and items seen only there). ``before_refit`` gets
-    the chosen model before that: the one state scored on events it never learned (the
-    promotion gate uses it). With explicit valid_targets the sequences are training
-    data only and there is nothing to refit. resume_from continues from a trained
-    model: its weights are kept, new items and event types get new rows.
+    the chosen model before that (also with refit_epochs=0): the one state that can be
+    scored on events it never learned, as the promotion gate does. With explicit
+    valid_targets the sequences are training data only and there is nothing to
+    refit. resume_from continues from a trained model: its weights are kept, new
+    items and event types get new rows.
     """
     config = config or TrainConfig()
     device = resolve_device(config.device)
@@ -268,7 +269,8 @@ def train(
     rng = np.random.default_rng(config.seed)
     started = time.perf_counter()
 
-    refit = valid_targets is None and config.refit_epochs > 0
+    held_out_here = valid_targets is None
+    refit = held_out_here and config.refit_epochs > 0
     if valid_targets is None:
         train_seqs = {u: s.head(-1) for u, s in sequences.items() if len(s) >= 3}
         train_seqs |= {u: s for u, s in sequences.items() if len(s) < 3}
@@ -432,10 +434,10 @@ def train(
     best = max(history, key=lambda r: r.get("val_ndcg@10", -1.0))
     best_metrics |= {"best_epoch": float(best["epoch"])}
     refits = 0
+    if held_out_here and before_refit is not None:
+        before_refit(make_recommender(best_metrics))
+        model.train()
     if refit:
-        if before_refit is not None:
-            before_refit(make_recommender(best_metrics))
-            model.train()
         # Items seen only in held-out events become trainable targets now.
         with torch.no_grad():
             for item in {i for s in all_rows for i in s.items} - trained_items:
