@@ -379,32 +379,15 @@ class Seq2SeqRecommender(nn.Module):
         goals = targets[has_target][:, None]
         if later is not None and later_weight > 0:
             goals = torch.cat([goals, later[has_target]], dim=1)
-        main = self._cross_entropy(
-            states[has_target], goals, table, untrained, negatives, log_q, later_weight
-        )
+        # CE(next item) + later_weight x CE(each later goal that exists), one softmax per row.
+        nll = self._nll(states[has_target], goals, table, untrained, negatives, log_q)
+        main = (nll[:, 0] + later_weight * nll[:, 1:].sum(1)).mean()
         if aux_positions <= 0 or self.config.list_len < 2:
             return main, None
         aux = self._list_loss(
             memory, valid, targets, table, untrained, aux_positions, negatives, log_q, list_as_set
         )
         return main, aux
-
-    def _cross_entropy(
-        self,
-        states: Tensor,
-        goals: Tensor,
-        table: Tensor,
-        untrained: Tensor,
-        negatives: Tensor | None,
-        log_q: Tensor | None,
-        later_weight: float = 0.0,
-    ) -> Tensor:
-        """Mean over rows of: CE(goal 0) + later_weight x CE(each later goal that exists).
-
-        goals (N, 1 + K) item indices, column 0 the next item (always present), 0 = none.
-        """
-        nll = self._nll(states, goals, table, untrained, negatives, log_q)
-        return (nll[:, 0] + later_weight * nll[:, 1:].sum(1)).mean()
 
     def _nll(
         self,
