@@ -6,13 +6,15 @@
 - models_registry: versions, curves, train/refresh/activate/roll back, live progress
 - tuning: run-time tuning with history and a live side-by-side preview
 - dashboard: served lists and the SVG dashboard
+- schedules: django-celery-beat's schedule pages, labelled with what each schedule runs
+- site: the recommender's tools on the admin index
 
 Helpers the pages call, kept out of the admin classes so they can be scripted and
 tested without a request: actions (what the editors' buttons do), stats (the
 dashboard's queries), tuning_forms (the generated tuning form, saving, previews),
-charts (the SVG renderer).
+charts (the SVG renderer), display (how people, numbers and times are written).
 """
 
-from recommender.admin import dashboard, feedback, items, models_registry, rules, tuning
+from recommender.admin import dashboard, feedback, items, models_registry, rules, schedules, site, tuning
 
-__all__ = ["dashboard", "feedback", "items", "models_registry", "rules", "tuning"]
+__all__ = ["dashboard", "feedback", "items", "models_registry", "rules", "schedules", "site", "tuning"]

@@ -11,8 +11,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
+from django.utils.html import format_html
 
-from recommender.admin import stats
+from recommender.admin import display, stats
 from recommender.admin.charts import Series, bar_chart, line_chart
 from recommender.models import RecommendationLog
 
@@ -24,11 +26,11 @@ class RecommendationLogAdmin(admin.ModelAdmin):
     """Read-only list of served lists, and the entry point of the dashboard."""
 
     change_list_template = "admin/recommender/recommendationlog/change_list.html"
-    list_display = ("recomm_id", "placement", "who", "size", "model_version", "created_at")
+    list_display = ("list_id", "placement", "who", "size", "version", "served_at")
     list_filter = ("placement", "created_at")
     search_fields = ("recomm_id", "visitor_id")
     date_hierarchy = "created_at"
-    list_select_related = ("model_version",)
+    list_select_related = ("model_version", "user")
     readonly_fields = (
         "recomm_id",
         "user",
@@ -48,9 +50,24 @@ class RecommendationLogAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: RecommendationLog | None = None) -> bool:
         return False
 
-    @admin.display(description="identity")
+    @admin.display(description="list id", ordering="recomm_id")
+    def list_id(self, obj: RecommendationLog) -> str:
+        """The start of the id tells lists apart; the whole id is in the tooltip and searchable."""
+        if len(obj.recomm_id) <= 11:
+            return obj.recomm_id
+        return format_html('<span title="{}">{}…</span>', obj.recomm_id, obj.recomm_id[:10])
+
+    @admin.display(description="for")
     def who(self, obj: RecommendationLog) -> str:
-        return f"user {obj.user_id}" if obj.user_id else obj.visitor_id
+        return display.identity(obj.user, obj.visitor_id)
+
+    @admin.display(description="model", ordering="model_version__name")
+    def version(self, obj: RecommendationLog) -> str:
+        return obj.model_version.name if obj.model_version else "-"
+
+    @admin.display(description="served at", ordering="created_at")
+    def served_at(self, obj: RecommendationLog) -> str:
+        return display.moment(obj.created_at)
 
     @admin.display(description="items")
     def size(self, obj: RecommendationLog) -> int:
@@ -85,18 +102,23 @@ class RecommendationLogAdmin(admin.ModelAdmin):
 def dashboard_charts(days: int) -> dict:
     """Every chart of the dashboard, as SVG markup, plus the headline numbers shown above them."""
     dates, placements = stats.placement_stats(days)
-    labels = [d.strftime("%b %d") for d in dates]
+    labels = [f"{d:%b} {d.day}" for d in dates]
     served = stats.served_summary(days)
-    model_names, metric_values = stats.model_metric_history()
+    history = stats.model_metric_history()
+    # Version names are long and alike; the axis shows when each was trained, the tooltip its name.
+    version_labels = [f"{t:%b} {t.day} {t:%H:%M}" for t in map(timezone.localtime, history.created)]
     tag_shares = stats.exposure_by_tag(served.exposure)
     totals_impressions = sum(sum(p.impressions) for p in placements)
     totals_clicks = sum(sum(p.clicks) for p in placements)
     return {
         "impressions_chart": line_chart(
-            "Impressions per placement", labels, [Series(p.placement, p.impressions) for p in placements]
+            "Impressions per placement",
+            labels,
+            [Series(p.placement, p.impressions) for p in placements],
+            integer=True,
         ),
         "clicks_chart": line_chart(
-            "Clicks per placement", labels, [Series(p.placement, p.clicks) for p in placements]
+            "Clicks per placement", labels, [Series(p.placement, p.clicks) for p in placements], integer=True
         ),
         "ctr_chart": line_chart(
             "Click-through rate per placement",
@@ -118,8 +140,9 @@ def dashboard_charts(days: int) -> dict:
         ),
         "metrics_chart": line_chart(
             "Validation metrics of trained versions",
-            model_names,
-            [Series(name, values) for name, values in metric_values.items()],
+            version_labels,
+            [Series(name, values) for name, values in history.values.items()],
+            x_titles=history.names,
         ),
         "exposure_chart": bar_chart("Share of served slots per tag", tag_shares, percent=True),
         "headline": {

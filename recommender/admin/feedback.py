@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from recommender.admin import actions
+from recommender.admin import actions, display
 from recommender.admin.items import feedback_count_subquery
 from recommender.models import EditorialRule, Feedback, Tag
 
@@ -72,7 +72,7 @@ class FeedbackAdmin(admin.ModelAdmin):
     """Explicit feedback, newest first; blocking or burying an item acts on every placement from now on."""
 
     list_display = (
-        "created_at",
+        "received",
         "kind",
         "short_reason",
         "item_link",
@@ -92,7 +92,7 @@ class FeedbackAdmin(admin.ModelAdmin):
     )
     search_fields = ("reason", "item__title")
     date_hierarchy = "created_at"
-    list_select_related = ("item",)
+    list_select_related = ("item", "user")
     actions = ("mark_reviewed", "block_item", "bury_item", "open_item")
     readonly_fields = (
         "user",
@@ -119,6 +119,10 @@ class FeedbackAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # feedback comes from users
 
+    @admin.display(description="received", ordering="created_at")
+    def received(self, obj: Feedback) -> str:
+        return display.moment(obj.created_at)
+
     @admin.display(description="reason")
     def short_reason(self, obj: Feedback) -> str:
         return obj.reason if len(obj.reason) <= 60 else obj.reason[:59] + "…"
@@ -135,7 +139,7 @@ class FeedbackAdmin(admin.ModelAdmin):
 
     @admin.display(description="from")
     def who(self, obj: Feedback) -> str:
-        return f"user {obj.user_id}" if obj.user_id else obj.visitor_id
+        return display.identity(obj.user, obj.visitor_id)
 
     @admin.action(description="Mark selected feedback as reviewed", permissions=["change"])
     def mark_reviewed(self, request: HttpRequest, queryset: QuerySet[Feedback]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import (
     BooleanField,
     Count,
@@ -18,9 +19,11 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from recommender.admin import actions
 from recommender.models import Feedback, Item, ItemTag, Tag
+from recommender.registry import registry
 
 
 def feedback_count_subquery(outer: str = "pk") -> Coalesce:
@@ -54,6 +57,25 @@ class EmbeddingStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ContentTypeFilter(admin.SimpleListFilter):
+    """The content types registered with the recommender, not every model the site has."""
+
+    title = "content type"
+    parameter_name = "content_type"
+
+    def lookups(self, request, model_admin):
+        types = ContentType.objects.get_for_models(*registry.registered_models())
+        return sorted(
+            ((str(ct.pk), capfirst(model._meta.verbose_name_plural)) for model, ct in types.items()),
+            key=lambda choice: choice[1],
+        )
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(content_type_id=int(self.value()))
+        return queryset
+
+
 class ItemTagInline(admin.TabularInline):
     model = ItemTag
     extra = 0
@@ -74,7 +96,7 @@ class ItemAdmin(admin.ModelAdmin):
         "feedback_count",
         "trending_score",
     )
-    list_filter = ("is_active", EmbeddingStatusFilter, "content_type", "published_at")
+    list_filter = ("is_active", EmbeddingStatusFilter, ContentTypeFilter, "published_at")
     search_fields = ("title", "object_id")
     date_hierarchy = "published_at"
     inlines = (ItemTagInline,)

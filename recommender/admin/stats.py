@@ -135,18 +135,27 @@ def exposure_by_tag(exposure: Counter, *, limit: int = 15) -> list[tuple[str, fl
     return [(name, n / total) for name, n in per_tag.most_common(limit)]
 
 
+@dataclass
+class MetricHistory:
+    """Validation metrics of trained versions, oldest first: one value per version and metric."""
+
+    names: list[str]
+    created: list[datetime]
+    values: dict[str, list[float | None]]
+
+
 def model_metric_history(
     *, limit: int = 30, metrics: tuple[str, ...] = ("val_ndcg@10", "val_hr@10")
-) -> tuple[list[str], dict[str, list[float | None]]]:
+) -> MetricHistory:
     """Validation metrics of the latest succeeded versions, oldest first, for the metric-history chart."""
     versions = list(
         ModelVersion.objects.filter(status=ModelVersion.Status.SUCCEEDED)
         .order_by("-created_at")
-        .values_list("name", "metrics")[:limit]
+        .values_list("name", "created_at", "metrics")[:limit]
     )[::-1]
     values: dict[str, list[float | None]] = defaultdict(list)
-    for _, version_metrics in versions:
+    for _, _, version_metrics in versions:
         for key in metrics:
             value = (version_metrics or {}).get(key)
             values[key].append(float(value) if value is not None else None)
-    return [name for name, _ in versions], dict(values)
+    return MetricHistory([v[0] for v in versions], [v[1] for v in versions], dict(values))

@@ -26,7 +26,7 @@ class PreviewSubjectForm(forms.Form):
     """Whose list to preview: a user (id or username) or a pasted sequence of item ids."""
 
     user = forms.CharField(required=False, label="User (id or username)")
-    items = forms.CharField(required=False, label="…or item ids, oldest first")
+    items = forms.CharField(required=False, label="Or item ids, oldest first")
     placement = forms.ChoiceField(required=False)
     limit = forms.IntegerField(required=False)
 
@@ -60,6 +60,22 @@ class PreviewSubjectForm(forms.Form):
         if not self.errors and data.get("user") is None and not data.get("items"):
             raise ValidationError("Pick a user or paste item ids.")
         return data
+
+
+def preview_errors(errors: dict[str, list[str]], *forms_: forms.Form) -> dict[str, Any]:
+    """The preview's 400 body: messages by field name (to mark the fields) and as sentences an editor reads.
+
+    The sentences name fields by their labels ("Freshness weight: ..."), never by the
+    setting names the fields are keyed by.
+    """
+    labels = {name: str(form[name].label) for form in forms_ for name in form.fields}
+    labels.update({s.name: s.label for s in SETTINGS.values() if s.name not in labels and s.label})
+    sentences = [
+        f"{labels[key]}: {message}" if key in labels else message
+        for key, messages in errors.items()
+        for message in messages
+    ]
+    return {"errors": errors, "messages": sentences}
 
 
 @admin.register(TuningSettings)
@@ -131,9 +147,8 @@ class TuningSettingsAdmin(admin.ModelAdmin):
         form, subject = TuningForm(request.POST), PreviewSubjectForm(request.POST)
         if not (form.is_valid() and subject.is_valid()):
             errors = {**form.errors.get_json_data(), **subject.errors.get_json_data()}
-            return JsonResponse(
-                {"errors": {k: [e["message"] for e in v] for k, v in errors.items()}}, status=400
-            )
+            by_field = {k: [e["message"] for e in v] for k, v in errors.items()}
+            return JsonResponse(preview_errors(by_field, form, subject), status=400)
         data = subject.cleaned_data
         try:
             result = tuning_forms.preview(
@@ -145,7 +160,7 @@ class TuningSettingsAdmin(admin.ModelAdmin):
                 include_current=request.POST.get("include_current", "1") != "0",
             )
         except ValidationError as exc:
-            return JsonResponse({"errors": exc.message_dict}, status=400)
+            return JsonResponse(preview_errors(exc.message_dict, form, subject), status=400)
         return JsonResponse(result)
 
 

@@ -113,7 +113,9 @@ class TagRefSerializer(serializers.Serializer):
 
 
 class RecommendedItemSerializer(serializers.Serializer):
-    """One entry of a list: a ``RecommendedItem`` from the recommend service."""
+    """One entry of a served list: the item, its score and position, and why it was chosen."""
+
+    # Serializes serving.recommend.RecommendedItem (the docstring above is the schema's text).
 
     id = serializers.IntegerField(source="item.pk")
     title = serializers.CharField(source="item.title")
@@ -141,7 +143,7 @@ class RecommendedItemSerializer(serializers.Serializer):
 
 
 class RecommendationsSerializer(serializers.Serializer):
-    """A served list (``Recommendations``): items plus the ids the tracker and the next page need."""
+    """A served list: its items, plus the ids the tracker and the next page need."""
 
     recomm_id = serializers.CharField()
     placement = serializers.CharField()
@@ -151,7 +153,7 @@ class RecommendationsSerializer(serializers.Serializer):
 
 
 class FeedbackSerializer(serializers.Serializer):
-    """Body of ``POST feedback/``."""
+    """Body of POST feedback/."""
 
     item = serializers.PrimaryKeyRelatedField(queryset=Item.objects.all())
     kind = serializers.ChoiceField(choices=Feedback.Kind.choices)
@@ -183,7 +185,7 @@ class HistoryEntrySerializer(serializers.ModelSerializer):
 
 
 class PersonalizationSerializer(serializers.Serializer):
-    """Opt in to (``true``) or out of (``false``) personalized recommendations."""
+    """Opt in to (true) or out of (false) personalized recommendations."""
 
     enabled = serializers.BooleanField()
 
@@ -196,7 +198,7 @@ class InterestSerializer(serializers.Serializer):
 
 
 class DeletedCountsSerializer(serializers.Serializer):
-    """How many rows of each kind ``DELETE me/`` removed."""
+    """How many rows of each kind DELETE me/ removed."""
 
     deleted = serializers.DictField(child=serializers.IntegerField())
 

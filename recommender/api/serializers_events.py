@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from recommender.conf import recommender_settings
@@ -26,7 +27,7 @@ class EventTypeField(serializers.CharField):
 
 
 class EventSerializer(serializers.Serializer):
-    """One tracked event. ``visitor_id`` and ``user`` are optional and must name the requester."""
+    """One tracked event. visitor_id and user are optional and, when given, must name the requester."""
 
     event_id = serializers.RegexField(
         ID_PATTERN,
@@ -35,7 +36,7 @@ class EventSerializer(serializers.Serializer):
         help_text="Client-made unique id (e.g. a UUID); the same id twice is stored once.",
     )
     item = serializers.IntegerField(min_value=1, help_text="Item id (data-recommender-item).")
-    event_type = EventTypeField(max_length=32)
+    event_type = EventTypeField(max_length=32, help_text="What happened: one of the site's event types.")
     value = serializers.FloatField(
         required=False, allow_null=True, default=None, help_text="For read: the portion read, 0 to 1."
     )
@@ -45,11 +46,38 @@ class EventSerializer(serializers.Serializer):
         default=None,
         help_text="When it happened; future times are set to now.",
     )
-    session_id = serializers.CharField(required=False, allow_blank=True, max_length=MAX_ID_LENGTH, default="")
-    placement = serializers.CharField(required=False, allow_blank=True, max_length=MAX_ID_LENGTH, default="")
-    recomm_id = serializers.CharField(required=False, allow_blank=True, max_length=MAX_ID_LENGTH, default="")
-    visitor_id = serializers.CharField(required=False, allow_blank=True, max_length=MAX_ID_LENGTH)
-    user = serializers.IntegerField(required=False, allow_null=True)
+    session_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_ID_LENGTH,
+        default="",
+        help_text="The browsing session.",
+    )
+    placement = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_ID_LENGTH,
+        default="",
+        help_text="Where a recommended item was shown or clicked (e.g. home).",
+    )
+    recomm_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_ID_LENGTH,
+        default="",
+        help_text="recomm_id of the served list the item came from, if any.",
+    )
+    visitor_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=MAX_ID_LENGTH,
+        help_text="The requester's visitor id; another visitor's is refused.",
+    )
+    user = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The signed-in requester's user id; another user's is refused.",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         problem = value_error(attrs["event_type"], attrs.get("value"))
@@ -61,14 +89,44 @@ class EventSerializer(serializers.Serializer):
         return attrs
 
 
-class EventBatchSerializer(serializers.Serializer):
-    """``{"events": [...]}``: batch-level problems fail the whole request; event-level ones are collected.
+class EventListField(serializers.ListField):
+    """The events of a batch, kept raw: each is validated on its own, so one bad event spares the others."""
 
-    ``validated_data`` holds ``events`` (the valid ones, validated) and ``rejected``
-    (``{"<index>": {field: [messages]}}``) for the view to report.
+
+class EventListFieldExtension(OpenApiSerializerFieldExtension):
+    """Documents ``EventListField`` as what it holds: a bounded array of ``Event`` objects."""
+
+    target_class = EventListField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        event = auto_schema.resolve_serializer(EventSerializer, direction)
+        return {
+            "type": "array",
+            "items": event.ref,
+            "minItems": 1,
+            "maxItems": int(recommender_settings.MAX_EVENTS_PER_BATCH),
+        }
+
+
+class EventTypeFieldExtension(OpenApiSerializerFieldExtension):
+    """Documents ``EventTypeField`` with the event types configured when the schema is made."""
+
+    target_class = EventTypeField
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        return {"type": "string", "enum": sorted(event_types()), "maxLength": self.target.max_length}
+
+
+class EventBatchSerializer(serializers.Serializer):
+    """A batch of events, stored as far as it is valid.
+
+    A malformed batch stores nothing. Otherwise its valid events are stored and the
+    invalid ones are reported by their index in the batch (400).
     """
 
-    events = serializers.ListField(child=serializers.JSONField(), allow_empty=False)
+    # validated_data: "events" (the valid ones, validated) and "rejected"
+    # ({"<index>": {field: [messages]}}) for the view to report.
+    events = EventListField(child=serializers.JSONField(), allow_empty=False)
 
     def validate_events(self, events: list[Any]) -> list[Any]:
         limit = int(recommender_settings.MAX_EVENTS_PER_BATCH)
@@ -96,7 +154,7 @@ class EventBatchSerializer(serializers.Serializer):
 
 
 class IngestResultSerializer(serializers.Serializer):
-    """What ``POST events/`` stored; ``errors`` lists rejected events by index (400)."""
+    """What POST events/ stored; errors lists the rejected events by their index in the batch (400)."""
 
     created = serializers.IntegerField()
     duplicates = serializers.IntegerField()

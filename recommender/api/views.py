@@ -175,7 +175,7 @@ class FeedbackView(ServingView):
 
 
 class MeView(ServingView):
-    """The requester's own recommender data: ``DELETE`` erases it now."""
+    """The requester's own recommender data: DELETE erases it now."""
 
     permission_classes = [HasIdentity, VisitorCsrfCheck]
 
@@ -186,7 +186,7 @@ class MeView(ServingView):
 
 
 class HistoryView(ServingView, ListAPIView):
-    """The requester's own events, newest first, one page at a time (``?page=&page_size=``)."""
+    """The requester's own events, newest first, one page at a time (page and page_size)."""
 
     permission_classes = [HasIdentity]
     serializer_class = api.HistoryEntrySerializer

@@ -39,7 +39,7 @@ class BeaconJSONParser(JSONParser):
 
 
 class EventsView(APIView):
-    """Store a batch of up to ``MAX_EVENTS_PER_BATCH`` events for the requester, idempotently."""
+    """Store a batch of events for the requester; an event id sent again is stored once."""
 
     permission_classes = [HasIdentity, OwnEventsOnly]
     throttle_classes = [RecommenderAnonThrottle, RecommenderUserThrottle]

@@ -104,9 +104,10 @@ def test_served_summary_coverage_fallbacks_and_exposure(served) -> None:
 
 
 def test_model_metric_history_lists_succeeded_versions_oldest_first(served) -> None:
-    names, values = stats.model_metric_history()
-    assert names == ["v0", "v1"]
-    assert values["val_ndcg@10"] == [0.05, 0.08]
+    history = stats.model_metric_history()
+    assert history.names == ["v0", "v1"]
+    assert history.created == sorted(history.created) and len(history.created) == 2
+    assert history.values["val_ndcg@10"] == [0.05, 0.08]
 
 
 def test_dashboard_page_renders_every_chart_as_svg(served) -> None:

@@ -166,6 +166,22 @@ def test_preview_for_a_user_and_its_errors(catalogue) -> None:
     assert client.get(url).status_code == 405
 
 
+def test_preview_errors_name_fields_by_their_labels(catalogue) -> None:
+    client = Client()
+    client.force_login(factories.user("previewer", perms=("view_tuningsettings", "change_tuningsettings")))
+    url = reverse("admin:recommender_tuningsettings_preview")
+    body = client.post(url, {**form_data(FRESHNESS_WEIGHT=-1), "user": "nobody"}).json()
+    assert set(body["errors"]) == {"FRESHNESS_WEIGHT", "user"}  # keys still say which inputs to mark
+    assert body["messages"] == [
+        "Freshness weight: Ensure this value is greater than or equal to 0.",
+        "User (id or username): No such user.",
+    ]
+    unknown = client.post(url, {**form_data(), "items": "999999"}).json()
+    assert unknown["messages"] == ["Or item ids, oldest first: Unknown item id(s): 999999"]
+    neither = client.post(url, form_data()).json()
+    assert neither["messages"] == ["Pick a user or paste item ids."]
+
+
 def test_the_schedule_is_not_tuned_here() -> None:
     """Periodic tasks are edited in django-celery-beat's admin; an old SCHEDULE override is left alone."""
     from recommender.admin.tuning import TuningForm

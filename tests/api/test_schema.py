@@ -9,6 +9,8 @@ from django.urls import reverse
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
+from recommender.conf import recommender_settings
+
 pytestmark = pytest.mark.django_db
 
 PREFIX = "/api/recommender/"
@@ -93,3 +95,38 @@ def test_documentation_pages_load_their_scripts_from_our_static_files():
         page = client.get(reverse(name)).content.decode()
         scripts = re.findall(r'<script[^>]+src="([^"]+)"', page)
         assert scripts and all(src.startswith("/static/") for src in scripts), scripts
+
+
+def descriptions(node) -> list[str]:
+    """Every description and summary in the schema, however deep."""
+    if isinstance(node, dict):
+        own = [v for k, v in node.items() if k in ("description", "summary") and isinstance(v, str)]
+        return own + [text for value in node.values() for text in descriptions(value)]
+    if isinstance(node, list):
+        return [text for value in node for text in descriptions(value)]
+    return []
+
+
+def test_event_batches_document_each_event_and_the_batch_limits(schema):
+    batch = schema["components"]["schemas"]["EventBatch"]["properties"]["events"]
+    assert batch["type"] == "array" and batch["minItems"] == 1
+    assert batch["maxItems"] == recommender_settings.MAX_EVENTS_PER_BATCH
+    event = schema["components"]["schemas"][batch["items"]["$ref"].rsplit("/", 1)[1]]
+    assert set(event["required"]) == {"item", "event_type"}
+    fields = event["properties"]
+    assert fields["item"] == {**fields["item"], "type": "integer", "minimum": 1}
+    assert fields["event_id"]["maxLength"] == 64 and fields["event_id"]["pattern"]
+    assert fields["value"]["type"] == "number" and fields["timestamp"]["format"] == "date-time"
+    event_type = fields["event_type"]
+    enum = schema["components"]["schemas"][event_type["allOf"][0]["$ref"].rsplit("/", 1)[1]]["enum"]
+    assert {"view", "click", "impression"} <= set(enum) and event_type["maxLength"] == 32
+    assert all(field.get("description") for field in fields.values()), fields
+
+
+def test_descriptions_are_plain_text_for_api_users(schema):
+    texts = descriptions(schema)
+    assert len(texts) > 30
+    rst = [t for t in texts if "``" in t or re.search(r":(class|func|meth|mod|attr):`", t)]
+    assert rst == []
+    internal = ("validated_data", "for the view", "recommend service", "RecommendedItem")
+    assert [t for t in texts if any(word in t for word in internal)] == []

@@ -37,20 +37,42 @@
         if (otherIds[i] !== r.item_id) { tr.className = "rec-changed"; }
         cell(tr, String(r.position + 1));
         cell(tr, r.title + " (#" + r.item_id + ")", r.admin_url);
-        if (r.because) {
-          var why = document.createElement("small");
-          why.textContent = r.because;
-          tr.lastChild.appendChild(why);
-        }
-        cell(tr, r.score.toFixed(3));
-        cell(tr, r.reason);
+        note(tr.lastChild, r.because);
+        note(tr.lastChild, r.reason + " · score " + r.score.toFixed(3));
         body.appendChild(tr);
       });
       if (!items.length) {
         var tr = document.createElement("tr");
+        cell(tr, "");
         cell(tr, "No items.");
         body.appendChild(tr);
       }
+    }
+
+    function note(td, text) {
+      if (!text) { return; }
+      var small = document.createElement("small");
+      small.textContent = text;
+      td.appendChild(small);
+    }
+
+    // A failed preview must not leave the previous person's lists on screen as if they were the answer.
+    function clear() {
+      ["rec-preview-current", "rec-preview-edited"].forEach(function (id) {
+        document.querySelector("#" + id + " tbody").textContent = "";
+      });
+      historyLine.textContent = "";
+      lastKey = null;
+      lastCurrent = null;
+    }
+
+    function markInvalid(names) {
+      form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+      subject.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+      names.forEach(function (name) {
+        var input = document.getElementById("id_" + name);
+        if (input) { input.setAttribute("aria-invalid", "true"); }
+      });
     }
 
     function run() {
@@ -77,12 +99,13 @@
       }).then(function (res) {
         if (mine !== seq) { return; }
         if (!res.ok) {
+          clear();
+          markInvalid(Object.keys(res.json.errors || {}));
           status.className = "rec-preview-status rec-preview-error";
-          status.textContent = Object.keys(res.json.errors || {}).map(function (k) {
-            return (k === "__all__" ? "" : k + ": ") + res.json.errors[k].join(" ");
-          }).join(" · ") || "Preview failed.";
+          status.textContent = (res.json.messages || []).join(" · ") || "Preview failed.";
           return;
         }
+        markInvalid([]);
         if (!reuse) {
           lastKey = key;
           lastCurrent = res.json.current.items;
@@ -97,6 +120,7 @@
           new Date().toLocaleTimeString() + ".";
       }).catch(function () {
         if (mine === seq) {
+          clear();
           status.className = "rec-preview-status rec-preview-error";
           status.textContent = "Preview failed.";
         }
