@@ -166,6 +166,7 @@ SETTINGS: dict[str, Setting] = {
                 "like": 2.0,
                 "share": 2.0,
                 "dislike": -2.0,
+                "clear_reaction": 0.0,
             },
             dict,
             "Weight of each event type in training, trending and interest profiles; a weight <= 0 "
@@ -275,6 +276,29 @@ SETTINGS: dict[str, Setting] = {
             "0 scores them as the model does; > 0 shows them sooner.",
             min=-20,
             max=20,
+        ),
+        Setting(
+            "DISLIKE_PUSH",
+            1.0,
+            float,
+            "How far items like the ones a reader disliked (or marked not interested) move down "
+            "their lists: this times the sum of their content cosines to those items is taken from "
+            "the blend.",
+            min=0,
+            tunable=True,
+            label="Push down items like disliked ones",
+            group="Blend",
+        ),
+        Setting(
+            "LIKE_PULL",
+            0.5,
+            float,
+            "How far items like the ones a reader liked move up: this times the sum of their content "
+            "cosines to those items is added to the blend.",
+            min=0,
+            tunable=True,
+            label="Pull up items like liked ones",
+            group="Blend",
         ),
         Setting(
             "DIVERSITY_LAMBDA",

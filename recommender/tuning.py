@@ -49,6 +49,8 @@ class Tuning:
     freshness_weight: float
     freshness_half_life_hours: float
     popularity_weight: float
+    dislike_push: float
+    like_pull: float
     diversity_lambda: float
     max_per_tag: int
     fallback_order: tuple[str, ...]

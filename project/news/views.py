@@ -9,7 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from project.news.models import Article, Topic
+from recommender.identity import identity_from_request
 from recommender.models import Item
+from recommender.tracking.reactions import reaction_to
 
 LATEST_ON_HOME = 12
 PER_PAGE = 20
@@ -33,16 +35,22 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def article(request: HttpRequest, slug: str) -> HttpResponse:
-    """One article; drafts and scheduled articles are 404 except for staff."""
+    """One article; drafts and scheduled articles are 404 except for staff.
+
+    ``reaction`` ("like", "dislike" or None) is the reader's current reaction, so the
+    buttons show it and a second press undoes it.
+    """
     articles = Article.objects.all() if request.user.is_staff else Article.objects.published()
     obj = get_object_or_404(articles.select_related("previous").prefetch_related("tags"), slug=slug)
+    item_id = _item_id(obj)
     return render(
         request,
         "news/article.html",
         {
             "article": obj,
             "continuations": obj.continuations.published().order_by("published_at"),
-            "item_id": _item_id(obj),
+            "item_id": item_id,
+            "reaction": reaction_to(identity_from_request(request), item_id) if item_id else None,
             "topics": Topic.objects.all(),
         },
     )

@@ -25,6 +25,7 @@ from django.utils import timezone
 from recommender.conf import recommender_settings
 from recommender.identity import Identity
 from recommender.models import Interaction, Item, TuningChange, TuningSettings
+from recommender.serving.reasons import reason_text
 from recommender.serving.recommend import recommend
 from recommender.settings_schema import TUNABLE, Setting
 from recommender.tuning import override_tuning
@@ -253,12 +254,7 @@ class PreviewRow:
 def _rows(recommendations: Any) -> list[dict[str, Any]]:
     rows = []
     for rec in recommendations:
-        if rec.because is not None:
-            because = f"Because you read {rec.because}"
-        elif rec.because_tag is not None:
-            because = f"Because you follow {rec.because_tag}"
-        else:
-            because = ""
+        because = reason_text(rec) if rec.because is not None or rec.because_tag is not None else ""
         try:
             admin_url = reverse("admin:recommender_item_change", args=[rec.item.pk])
         except NoReverseMatch:

@@ -106,7 +106,7 @@ class ItemRefSerializer(serializers.Serializer):
 
 
 class TagRefSerializer(serializers.Serializer):
-    """A followed tag named in an explanation ("Because you follow …")."""
+    """A tag named in an explanation: the topic of the reads behind an item, or the item's own topic."""
 
     slug = serializers.CharField()
     name = serializers.CharField()
@@ -125,7 +125,12 @@ class RecommendedItemSerializer(serializers.Serializer):
         help_text="personalized | similar_to_context | trending | fresh | editorial | fallback"
     )
     because = serializers.SerializerMethodField()
-    because_tag = serializers.SerializerMethodField()
+    because_tag = serializers.SerializerMethodField(
+        help_text='No single read explains the item: the tag whose reads do ("Because you read about …").'
+    )
+    topic = serializers.SerializerMethodField(
+        help_text='The item\'s own tag, when no read explains it ("Trending in …", "New in …").'
+    )
     position = serializers.IntegerField()
 
     def get_url(self, rec: Any) -> str:
@@ -139,6 +144,11 @@ class RecommendedItemSerializer(serializers.Serializer):
     @extend_schema_field(TagRefSerializer(allow_null=True))
     def get_because_tag(self, rec: Any) -> dict[str, Any] | None:
         tag = rec.because_tag
+        return {"slug": tag.slug, "name": tag.name} if tag is not None else None
+
+    @extend_schema_field(TagRefSerializer(allow_null=True))
+    def get_topic(self, rec: Any) -> dict[str, Any] | None:
+        tag = rec.topic
         return {"slug": tag.slug, "name": tag.name} if tag is not None else None
 
 

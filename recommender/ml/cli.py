@@ -237,7 +237,11 @@ def _flush(
     rec: Recommender, batch: list[tuple[object, list[str], list[str]]], args: argparse.Namespace
 ) -> None:
     lists = rec.recommend_batch(
-        [h for _, h, _ in batch], args.k, excludes=[e for _, _, e in batch], allow_seen=args.allow_seen
+        [h for _, h, _ in batch],
+        args.k,
+        excludes=[e for _, _, e in batch],
+        allow_seen=args.allow_seen,
+        explain=False,
     )
     for (user, _, _), recs in zip(batch, lists, strict=True):
         out = {"user": user, "items": [r.item_id for r in recs], "scores": [round(r.score, 6) for r in recs]}

@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 History = Sequence[str] | UserSequence
 BATCH = 256  # histories per forward pass in batch scoring
+EXPLAIN_BATCH = 1024  # left-one-out histories per forward pass when explaining
+MIN_INFLUENCE = 0.5  # drop of an item's log-probability in its list for an event to be cited (/1.65)
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,10 @@ class Recommendation:
 
     item_id: str
     score: float  # with new_item_boost set, under the boosted distribution
-    explanation: str | None  # the history item that most drove it ("because you read X")
+    # the history item whose removal lowers the item's share of the list most (None: none enough),
+    # else the named group of history items (recommend(groups=...)) whose removal does
+    explanation: str | None
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,11 @@ class _Serving:
     matrix: Tensor  # (n_items + 1, d), row 0 = padding
     unit: Tensor  # L2-normalised rows, for similar() and explanations
     boost: Tensor | None  # (n_items + 1,) logit added to items unseen in training; None = no boost
+
+
+def list_log_probs(logits: Tensor) -> Tensor:
+    """(V, k) logits of one list's items -> log-probabilities among them (what explanations compare)."""
+    return torch.log_softmax(logits, dim=-1)
 
 
 def _finite_boost(value: float) -> float:
@@ -310,6 +320,8 @@ class Recommender:
         event_types: Sequence[str] | None = None,
         timestamps: Sequence[float] | None = None,
         generate: bool = False,
+        explain: bool = True,
+        groups: Mapping[str, Collection[str]] | None = None,
     ) -> list[Recommendation]:
         """The top-k next items for one history (a user, an anonymous session, an editor's list).
 
@@ -317,11 +329,15 @@ class Recommender:
         candidates (e.g. published items). generate=True lets the decoder write the
         list step by step, each pick knowing the ones before; on ML-1M's list task
         those lists scored lower than the default, which ranks by the first step alone
-        (README, "The model") and is what serving uses.
+        (README, "The model") and is what serving uses. explain=False skips the
+        explanations (each costs one more encoder pass per distinct history item).
+        `groups` names sets of history items (e.g. by tag): an item no single event
+        explains is explained by the group whose removal lowers it most, if enough.
         """
         return self._recommend(
-            [history], k, [exclude], allowed, allow_seen, [event_types], [timestamps], generate
-        )[0]
+            [history], k, [exclude], allowed, allow_seen, [event_types], [timestamps], generate,
+            explain, [groups or {}],
+        )[0]  # fmt: skip
 
     def recommend_batch(
         self,
@@ -332,6 +348,7 @@ class Recommender:
         allowed: Collection[str] | None = None,
         allow_seen: bool = False,
         generate: bool = False,
+        explain: bool = True,
     ) -> list[list[Recommendation]]:
         """recommend() for many histories, batched through the model; results in input order."""
         excludes = excludes if excludes is not None else [()] * len(histories)
@@ -340,7 +357,16 @@ class Recommender:
             part = slice(start, start + BATCH)
             n = len(histories[part])
             out += self._recommend(
-                histories[part], k, excludes[part], allowed, allow_seen, [None] * n, [None] * n, generate
+                histories[part],
+                k,
+                excludes[part],
+                allowed,
+                allow_seen,
+                [None] * n,
+                [None] * n,
+                generate,
+                explain,
+                [{}] * n,
             )
         return out
 
@@ -354,6 +380,8 @@ class Recommender:
         event_types: Sequence[Sequence[str] | None],
         timestamps: Sequence[Sequence[float] | None],
         generate: bool,
+        explain: bool,
+        groups: Sequence[Mapping[str, Collection[str]]],
     ) -> list[list[Recommendation]]:
         state = self._state
         rows = [self._indices(h, e, t) for h, e, t in zip(histories, event_types, timestamps, strict=True)]
@@ -392,12 +420,17 @@ class Recommender:
             else:
                 values, chosen = logits.topk(width, dim=1)
             probs = (values - log_norm).exp()
-            reasons = self._explain(state, chosen, [rows[n][0] for n in live])
+            if explain:
+                reasons = self._explain(
+                    state, chosen, [rows[n] for n in live], states, values, [groups[n] for n in live]
+                )
+            else:
+                reasons = [[(None, None)] * chosen.size(1) for _ in live]
         for b, n in enumerate(live):
             ok = torch.isfinite(values[b]).tolist()
             ids, ps = chosen[b].tolist(), probs[b].tolist()
             results[n] = [
-                Recommendation(state.item_ids[i - 1], float(p), r)
+                Recommendation(state.item_ids[i - 1], float(p), *r)
                 for i, p, r, good in zip(ids, ps, reasons[b], ok, strict=True)
                 if good
             ]
@@ -413,13 +446,93 @@ class Recommender:
         return masked
 
     @staticmethod
-    def _explain(state: _Serving, chosen: Tensor, histories: list[list[int]]) -> list[list[str | None]]:
-        """For each recommended item, the history item most similar to it in the model's item space."""
-        out = []
-        for b, history in enumerate(histories):
-            hist = torch.tensor(sorted(set(history)), dtype=torch.long, device=chosen.device)
-            sim = state.unit[chosen[b]] @ state.unit[hist].T  # (k, H)
-            out.append([state.item_ids[i - 1] for i in hist[sim.argmax(1)].tolist()])
+    def _group_columns(
+        state: _Serving, groups: Mapping[str, Collection[str]], distinct: Sequence[int]
+    ) -> dict[str, set[int]]:
+        """Each named group's columns among the history's distinct items (groups with none dropped)."""
+        present = set(distinct)
+        out = {}
+        for name, members in groups.items():
+            cols = {state.index[i] for i in members if i in state.index} & present
+            if cols:
+                out[name] = cols
+        return out
+
+    def _explain(
+        self,
+        state: _Serving,
+        chosen: Tensor,
+        rows: list[tuple[list[int], list[int], list[int]]],
+        states: Tensor,
+        values: Tensor,
+        groups: Sequence[Mapping[str, Collection[str]]],
+    ) -> list[list[tuple[str | None, str | None]]]:
+        """(history item, group) explaining each recommended item: what lowers its share of the list most.
+
+        Leave-one-out: every history is re-encoded once per distinct item it holds, with
+        that item's events left out (and once per group, with all of the group's items
+        left out), all variants in batched forward passes. An item's score here is its
+        log-probability among the k items recommended: leaving out the newest event
+        moves every score in the catalogue, so a raw logit (or catalogue probability)
+        would credit that event with nearly everything; what explains *this* item is
+        what lifts it above the others in its list. A citation needs a drop of at least
+        MIN_INFLUENCE; when no single item does it (many reads of one topic share the
+        credit), the group that does is cited instead (a group holding the whole
+        history, like a one-item history, explains all it yields: there is nothing to
+        compare with), and otherwise nothing: no invented reason.
+        """
+        variants: list[tuple[list[int], list[int], list[int]]] = []
+        owners: list[tuple[int, int | None, str | None]] = []  # (history, left-out item, group)
+        for b, (items, types, gaps) in enumerate(rows):
+            distinct = list(dict.fromkeys(items))
+            if len(distinct) < 2:
+                continue
+            sets = [({item}, item, None) for item in distinct]
+            for name, cols in self._group_columns(state, groups[b], distinct).items():
+                if len(cols) < len(distinct):
+                    sets.append((cols, None, name))
+            for left_out, item, name in sets:
+                keep = [n for n, i in enumerate(items) if i not in left_out]
+                variants.append(([items[n] for n in keep], [types[n] for n in keep], [gaps[n] for n in keep]))
+                owners.append((b, item, name))
+        varied = torch.cat(
+            [
+                self._states(state, variants[start : start + EXPLAIN_BATCH])[0].float()
+                for start in range(0, len(variants), EXPLAIN_BATCH)
+            ]
+        ) if variants else states.new_zeros(0, states.size(1))  # fmt: skip
+        out: list[list[tuple[str | None, str | None]]] = []
+        for b, (items, _, _) in enumerate(rows):
+            mine = [v for v, owner in enumerate(owners) if owner[0] == b]
+            distinct = list(dict.fromkeys(items))
+            # A group holding the whole history is all the evidence there is, like a lone item.
+            whole = [
+                n
+                for n, c in self._group_columns(state, groups[b], distinct).items()
+                if len(c) == len(distinct)
+            ]
+            if not mine:  # one distinct item: it is the whole evidence
+                out.append([(state.item_ids[items[0] - 1], None)] * chosen.size(1))
+                continue
+            logits = torch.cat([states[b : b + 1].float(), varied[mine]]) @ state.matrix[chosen[b]].T
+            logits[:, ~torch.isfinite(values[b])] = float("-inf")  # filtered out: not in the list
+            drops = (list_log_probs(logits[:1]) - list_log_probs(logits[1:])).nan_to_num(float("-inf"))
+            single = torch.tensor([owners[v][1] is not None for v in mine], device=drops.device)
+            best_item, item_at = drops.masked_fill(~single[:, None], float("-inf")).max(0)
+            best_group, group_at = drops.masked_fill(single[:, None], float("-inf")).max(0)
+            reasons: list[tuple[str | None, str | None]] = []
+            for d_item, i_at, d_group, g_at in zip(
+                best_item.tolist(), item_at.tolist(), best_group.tolist(), group_at.tolist(), strict=True
+            ):
+                if d_item >= MIN_INFLUENCE:
+                    reasons.append((state.item_ids[owners[mine[i_at]][1] - 1], None))
+                elif d_group >= MIN_INFLUENCE:
+                    reasons.append((None, owners[mine[g_at]][2]))
+                elif whole:
+                    reasons.append((None, whole[0]))
+                else:
+                    reasons.append((None, None))
+            out.append(reasons)
         return out
 
     def similar(

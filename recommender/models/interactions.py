@@ -47,6 +47,8 @@ class InteractionQuerySet(OwnedQuerySet):
 class Interaction(models.Model):
     """One event: impression, view, click, like, share, read (value = portion 0-1), dislike, or a host type.
 
+    ``clear_reaction`` undoes the identity's like or dislike of the item (``tracking.reactions``).
+
     ``event_id`` is client-supplied and unique, so a retried beacon is stored once.
     """
 
@@ -58,6 +60,7 @@ class Interaction(models.Model):
         SHARE = "share"
         READ = "read"
         DISLIKE = "dislike"
+        CLEAR_REACTION = "clear_reaction"  # undoes the identity's like or dislike of the item
 
     event_id = models.CharField(max_length=64, unique=True)
     user = models.ForeignKey(

@@ -40,6 +40,7 @@ class Candidate:
     score: float  # source score in [0, 1]
     reason: str  # personalized | similar_to_context | trending | fresh | editorial | fallback
     because: int | None = None  # the history (or context) item that led here
+    because_tag: int | None = None  # else the tag whose reads led here (no single one did)
     final: float = 0.0  # after blending with freshness, popularity and editorial boosts
 
 
@@ -97,10 +98,18 @@ def model_candidates(
     exclude: Collection[int] = (),
     allow_seen: bool = False,
 ) -> list[Candidate]:
-    """The model's next items for a history (newest first, as loaded), with the history item behind each."""
+    """The model's next items for a history (newest first, as loaded), with what explains each.
+
+    ``because`` is the history item whose removal lowers the item's share of the list
+    most, else ``because_tag`` the tag whose items' removal does (``Recommender.recommend``).
+    """
     events = positive_history(history)
     if not events:
         return []
+    groups: dict[str, list[str]] = {}
+    for pk, row in load_rows({e.item_id for e in events}).items():
+        for tag_id in row.tag_ids:
+            groups.setdefault(str(tag_id), []).append(str(pk))
     recs = loaded.recommender.recommend(
         [str(e.item_id) for e in events],
         k=k,
@@ -108,11 +117,15 @@ def model_candidates(
         allow_seen=allow_seen,
         event_types=[e.event_type for e in events],
         timestamps=[e.timestamp.timestamp() for e in events],
+        groups=groups,
     )
-    return _to_candidates(
+    candidates = _to_candidates(
         [(int(r.item_id), r.score, int(r.explanation) if r.explanation else None) for r in recs],
         "personalized",
     )
+    for c, r in zip(candidates, recs, strict=True):
+        c.because_tag = int(r.group) if r.group else None
+    return candidates
 
 
 def model_similar(

@@ -2,7 +2,8 @@
 
 ``blend`` mixes the source score with freshness (exponential half-life) and
 popularity (``trending_score``) by the tunable weights, plus editorial boosts and
-buries. ``diversify`` is maximal marginal relevance over content embeddings
+buries. ``feedback_adjust`` moves items like the reader's liked and disliked ones.
+``diversify`` is maximal marginal relevance over content embeddings
 (tag relatedness from the tag graph where an item has no embedding) with at most
 ``MAX_PER_TAG`` items per tag.
 """
@@ -10,7 +11,7 @@ buries. ``diversify`` is maximal marginal relevance over content embeddings
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -48,6 +49,32 @@ def blend(
             + plan.adjustment(row)
         )
     return sorted(servable, key=lambda c: (-c.final, c.item_id))
+
+
+def feedback_adjust(
+    ranked: Sequence[Candidate],
+    rows: Mapping[int, ItemRow],
+    liked: Sequence[np.ndarray],
+    disliked: Sequence[np.ndarray],
+    tuning: Tuning,
+) -> list[Candidate]:
+    """Move items like the reader's liked ones up and like the disliked ones down; best first again.
+
+    ``final`` loses ``DISLIKE_PUSH`` times the sum of the item's content cosines to
+    the disliked items and gains ``LIKE_PULL`` times the sum over the liked ones
+    (negative cosines count as 0): three dislikes of one topic push it down further
+    than one. Immediate, per reader, no retraining; items without a vector stay put.
+    """
+    for vectors, weight in ((disliked, -tuning.dislike_push), (liked, tuning.like_pull)):
+        if not vectors or weight == 0:
+            continue
+        dim = Counter(v.shape[0] for v in vectors).most_common(1)[0][0]
+        matrix = np.stack([v for v in vectors if v.shape[0] == dim])
+        for c in ranked:
+            vector = rows[c.item_id].vector
+            if vector is not None and vector.shape[0] == dim:
+                c.final += weight * float(np.maximum(matrix @ vector, 0.0).sum())
+    return sorted(ranked, key=lambda c: (-c.final, c.item_id))
 
 
 class Similarity:
@@ -113,6 +140,7 @@ def diversify(
     diversity_lambda: float,
     max_per_tag: int,
     tag_relatedness: Mapping[tuple[int, int], float] | None = None,
+    uncapped_tags: Collection[int] = (),
 ) -> list[Candidate]:
     """Pick ``limit`` items tier by tier (a later tier only fills), by MMR, within the per-tag cap.
 
@@ -121,6 +149,8 @@ def diversify(
     ``max_per_tag`` items (0 = no cap) is put aside; when every tier is spent and the
     list is still short, the set-aside items fill it in the order they were reached:
     the cap spreads a list over topics, it must never make the list shorter.
+    ``uncapped_tags`` (a related list's own item's tags) are exempt: a list of items
+    like one article should stay on that article's topics.
     """
     similarity = Similarity(rows, tag_relatedness or {})
     picked: list[Candidate] = []
@@ -150,7 +180,7 @@ def diversify(
             for best in order[left[order]]:
                 left[best] = False
                 chosen = pool[best]
-                tags = rows[chosen.item_id].tag_ids
+                tags = [t for t in rows[chosen.item_id].tag_ids if t not in uncapped_tags]
                 if max_per_tag > 0 and any(per_tag[t] >= max_per_tag for t in tags):
                     capped.append(chosen)
                     continue

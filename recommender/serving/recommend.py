@@ -42,7 +42,7 @@ from recommender.serving.candidates import (
     positive_history,
     trending_candidates,
 )
-from recommender.serving.ranking import blend, diversify
+from recommender.serving.ranking import blend, diversify, feedback_adjust
 from recommender.serving.rules import (
     EditorialPlan,
     apply_pins,
@@ -51,12 +51,14 @@ from recommender.serving.rules import (
     personal_exclusions,
     pin_candidates,
 )
-from recommender.tracking.interests import profile_affinities, tag_relatedness
+from recommender.tracking.interests import tag_relatedness
+from recommender.tracking.reactions import NO_REACTIONS, Reactions, current_reactions
 from recommender.tuning import Tuning, get_tuning
 
 logger = logging.getLogger(__name__)
 
 FALLBACK_SEEDS = 5  # last history items whose neighbours stand in when the model fails
+REACTION_SEEDS = 20  # newest liked and disliked items whose neighbours move up or down
 FILL_MARGIN = 3  # trending/fresh fillers are only fetched when fewer than this x limit candidates came
 MAX_PAGES = 50
 _TOKEN = re.compile(r"^(?P<root>[0-9a-f]{32})(?:\.(?P<page>\d{1,4}))?$")
@@ -77,7 +79,8 @@ class RecommendedItem:
     reason: str
     position: int
     because: Item | None = None
-    because_tag: Tag | None = None
+    because_tag: Tag | None = None  # the tag whose reads explain it ("Because you read about …")
+    topic: Tag | None = None  # the item's tag, for "Trending in …", "New in …"
 
 
 @dataclass
@@ -177,9 +180,14 @@ def _recommend(args: tuple, *, use_cache: bool, render: Callable[[Recommendation
         history = load_history(identity, tuning.history_length)
         # 4. What this identity may not see, and what editors decided for the placement.
         personal = personalization_enabled(identity)
+        reactions = current_reactions(identity) if personal else NO_REACTIONS
         excluded = set(req.exclude | req.served)
         if personal:
-            excluded |= personal_exclusions(identity, history, exclude_seen=tuning.exclude_seen)
+            excluded |= personal_exclusions(
+                identity, history, exclude_seen=tuning.exclude_seen, reactions=reactions
+            )
+            # A disliked item's reads no longer speak for the reader: the model never sees them.
+            history = [e for e in history if e.item_id not in reactions.disliked]
         if req.context:
             excluded.add(req.context.pk)
         plan = editorial_plan(req.placement)
@@ -191,7 +199,7 @@ def _recommend(args: tuple, *, use_cache: bool, render: Callable[[Recommendation
         # 6-10. Filter, blend, diversify, pin, explain, log.
         recs = serve(
             identity, req, tiers, excluded, plan, tuning,
-            model=loaded if used_model else None, history=history if personal else [],
+            model=loaded if used_model else None, history=history if personal else [], reactions=reactions,
         )  # fmt: skip
         out = finish_with(recs)
         if use_cache:
@@ -234,9 +242,12 @@ def gather_candidates(
             seeds = list(dict.fromkeys(e.item_id for e in reversed(positive)))[:FALLBACK_SEEDS]
             personalized = content_similar(seeds, k=k, exclude=excluded, reason="fallback")
         primary += personalized
-    if not positive and req.context is None:  # a new visitor: trending and fresh, mixed by score
+    if not positive and req.context is None:
+        # A new visitor: what is popular now (spread over topics by the per-tag cap, editors'
+        # boosts joining it), the newest items only filling: pages list those already.
         return [
-            trending_candidates(k=k, exclude=excluded) + fresh_candidates(k=k, exclude=excluded)
+            trending_candidates(k=k, exclude=excluded),
+            fresh_candidates(k=k, exclude=excluded),
         ], used_model
     if len(primary) >= FILL_MARGIN * req.limit:  # plenty left after state filters and tag caps
         return [primary], used_model
@@ -272,6 +283,7 @@ def serve(
     *,
     model: model_store.LoadedModel | None = None,
     history: Sequence[HistoryEvent] = (),
+    reactions: Reactions = NO_REACTIONS,
 ) -> Recommendations:
     """Turn candidate tiers into a logged list: the shared tail of every recommender entry point."""
     # 6. Editors' boosted items join the first tier; pins are resolved to items.
@@ -282,13 +294,22 @@ def serve(
     # 7. Only servable items (active, published, not blocked or excluded) go on.
     rows = load_rows({c.item_id for t in tiers for c in t} | {pk for _, pk in pins})
     rows = {pk: row for pk, row in rows.items() if pk not in excluded and not plan.is_blocked(row)}
-    # 8. Blend with freshness and popularity; diversify within the per-tag cap; pin.
+    # 8. Blend with freshness and popularity, move items like the reader's likes and dislikes;
+    #    diversify within the per-tag cap; pin.
     now = timezone.now()
     ranked = [blend(t, rows, tuning, plan, now) for t in tiers]
+    if reactions.liked or reactions.disliked:
+        liked, disliked = reactions.liked[:REACTION_SEEDS], reactions.disliked[:REACTION_SEEDS]
+        seeds = load_rows({*liked, *disliked})
+        vectors = [[seeds[pk].vector for pk in ids if pk in seeds and seeds[pk].vector is not None]
+                   for ids in (liked, disliked)]  # fmt: skip
+        ranked = [feedback_adjust(t, rows, vectors[0], vectors[1], tuning) for t in ranked]
     tag_ids = {t for row in rows.values() if row.vector is None for t in row.tag_ids}
+    context = load_rows({req.context.pk}).get(req.context.pk) if req.context else None
     picked = diversify(
         ranked, rows, limit=req.limit, diversity_lambda=tuning.diversity_lambda,
         max_per_tag=tuning.max_per_tag, tag_relatedness=tag_relatedness(tag_ids) if tag_ids else {},
+        uncapped_tags=context.tag_ids if context else (),
     )  # fmt: skip
     by_id = {c.item_id: c for t in ranked for c in t}
     pinned = [
@@ -319,23 +340,24 @@ def finish(
         .select_related("content_type")
         .prefetch_related("content_object")
     }
-    # "Because you follow <tag>" for items no history item explains, from the interest profile.
-    unexplained = any(c.reason not in ("personalized", "fallback") for c in picked)
-    affinities = profile_affinities(identity) if history and unexplained else {}
-    tag_ids = {t for c in picked for t in rows[c.item_id].tag_ids} if affinities else set()
-    tags = {t.pk: t for t in Tag.objects.filter(pk__in=tag_ids, slug__in=list(affinities))} if tag_ids else {}
+    # Items no history item explains: the tag whose reads do ("Because you read about …"),
+    # else the item's own tag ("Trending in …", "New in …").
+    tag_ids = {c.because_tag for c in picked if c.because_tag is not None}
+    tag_ids |= {t for c in picked if c.because not in because_ids for t in rows[c.item_id].tag_ids[:1]}
+    tags = Tag.objects.in_bulk(list(tag_ids)) if tag_ids else {}
     out: list[RecommendedItem] = []
     for c in picked:
         item = items.get(c.item_id)
         if item is None or item.content_object is None:  # host object deleted since mirroring
             continue
         because = items.get(c.because) if c.because in because_ids else None
-        because_tag = None
-        if because is None and tags:
-            known = [tags[t] for t in rows[c.item_id].tag_ids if t in tags and affinities[tags[t].slug] > 0]
-            because_tag = max(known, key=lambda t: affinities[t.slug], default=None)
+        because_tag = tags.get(c.because_tag) if because is None and c.because_tag is not None else None
+        own = rows[c.item_id].tag_ids[:1]
+        topic = tags.get(own[0]) if because is None and own else None
         out.append(
-            RecommendedItem(item, item.content_object, c.final, c.reason, len(out), because, because_tag)
+            RecommendedItem(
+                item, item.content_object, c.final, c.reason, len(out), because, because_tag, topic
+            )
         )
     root = req.root or uuid.uuid4().hex
     recomm_id = root if req.page == 0 else f"{root}-{req.page}"

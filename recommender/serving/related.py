@@ -3,7 +3,8 @@
 They share the pipeline's tail (rules, blend, diversity, log) through
 :func:`recommender.serving.recommend.serve`, so editorial rules and blocks hold
 everywhere. With an identity, its "not interested" and disliked items are left
-out (and, for ``similar``, what it has seen); without one, a list is cached once
+out, items like them moved down and items like its liked ones up (and, for
+``similar``, what it has seen is left out); without one, a list is cached once
 for everybody.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from recommender.caching import cache, generation, identity_key, list_key
@@ -33,6 +34,7 @@ from recommender.serving.recommend import (
     serve,
 )
 from recommender.serving.rules import editorial_plan, personal_exclusions
+from recommender.tracking.reactions import current_reactions
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +43,13 @@ Render = Callable[[Recommendations], Any] | None  # a module-level function: its
 
 
 def similar(
-    item: Any, *, limit: int = 10, identity: Any = None, placement: str = "article", render: Render = None
+    item: Any,
+    *,
+    limit: int = 10,
+    identity: Any = None,
+    placement: str = "article",
+    exclude: Iterable[int] = (),
+    render: Render = None,
 ) -> Any:
     """Items like ``item`` (an Item or its id): the model's item space, else content + co-occurrence.
 
@@ -62,8 +70,9 @@ def similar(
         return [found, trending_candidates(k=k, exclude=excluded)], bool(loaded and found)
 
     return _related(
-        "similar", build, identity, placement, limit, context=item, exclude_seen=True, render=render
-    )
+        "similar", build, identity, placement, limit,
+        context=item, exclude=exclude, exclude_seen=True, render=render,
+    )  # fmt: skip
 
 
 def trending(
@@ -72,6 +81,7 @@ def trending(
     window_hours: float | None = None,
     identity: Any = None,
     placement: str = "default",
+    exclude: Iterable[int] = (),
     render: Render = None,
 ) -> Any:
     """The most engaged-with items (decayed score, or counts in the last ``window_hours``), unread ones."""
@@ -83,8 +93,9 @@ def trending(
         ], False
 
     return _related(
-        "trending", build, identity, placement, limit, extra=window_hours, exclude_seen=True, render=render
-    )
+        "trending", build, identity, placement, limit,
+        extra=window_hours, exclude=exclude, exclude_seen=True, render=render,
+    )  # fmt: skip
 
 
 def fresh(*, limit: int = 10, identity: Any = None, placement: str = "default") -> Recommendations:
@@ -105,11 +116,12 @@ def _related(
     *,
     context: Any = None,
     extra: Any = None,
+    exclude: Iterable[int] = (),
     exclude_seen: bool = False,
     render: Render = None,
 ) -> Any:
     finish_with = render or (lambda recs: recs)
-    prepared = prepare(identity, placement, limit, context, (), None)
+    prepared = prepare(identity, placement, limit, context, exclude, None)
     if prepared is None:
         return finish_with(Recommendations(items=[], recomm_id=uuid.uuid4().hex, placement=str(placement)))
     identity, tuning, req = prepared
@@ -122,16 +134,20 @@ def _related(
         key = list_key(
             kind, identity_key(identity), generation(identity) if identity else 0,
             last_event_id(identity) if exclude_seen else 0, loaded.version.pk if loaded else 0,
-            req.placement, req.limit, context_id, extra, tuning,
+            req.placement, req.limit, context_id, extra, sorted(req.exclude), tuning,
         )  # fmt: skip
         if (hit := cache().get(key)) is not None:
             return hit
         history = load_history(identity, tuning.history_length) if exclude_seen else []
-        excluded = personal_exclusions(identity, history, exclude_seen=exclude_seen)
+        reactions = current_reactions(identity)
+        excluded = personal_exclusions(identity, history, exclude_seen=exclude_seen, reactions=reactions)
         plan = editorial_plan(req.placement)
-        excluded |= plan.blocked_items | ({context_id} if context_id else set())
+        excluded |= plan.blocked_items | req.exclude | ({context_id} if context_id else set())
         tiers, used_model = build(loaded, excluded, max(tuning.candidates, req.limit), context_id)
-        recs = serve(identity, req, tiers, excluded, plan, tuning, model=loaded if used_model else None)
+        recs = serve(
+            identity, req, tiers, excluded, plan, tuning,
+            model=loaded if used_model else None, reactions=reactions,
+        )  # fmt: skip
         out = finish_with(recs)
         cache().set(key, out, tuning.cache_timeout)
         return out

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from recommender.models import EditorialRule, Feedback, Interaction, Item
+from recommender.tracking.reactions import Reactions, current_reactions
 
 if TYPE_CHECKING:
     from recommender.serving.candidates import Candidate, HistoryEvent, ItemRow
@@ -69,23 +70,20 @@ def editorial_plan(placement: str) -> EditorialPlan:
     return plan
 
 
-def personal_exclusions(identity: Any, history: Sequence[HistoryEvent], *, exclude_seen: bool) -> set[int]:
-    """Items this identity must not be shown: seen (when configured), disliked, "not interested"."""
+def personal_exclusions(
+    identity: Any, history: Sequence[HistoryEvent], *, exclude_seen: bool, reactions: Reactions | None = None
+) -> set[int]:
+    """Items this identity must not be shown: seen (when configured), disliked now, "not interested".
+
+    ``reactions`` (read once by the caller) saves the query; a dislike undone or
+    replaced by a like no longer excludes the item.
+    """
     if identity is None:
         return set()
     excluded: set[int] = set()
     if exclude_seen:
         excluded.update(e.item_id for e in history if e.event_type != Interaction.EventType.IMPRESSION)
-    excluded.update(
-        Interaction.objects.for_identity(identity)
-        .filter(event_type=Interaction.EventType.DISLIKE)
-        .values_list("item_id", flat=True)
-    )
-    excluded.update(
-        Feedback.objects.for_identity(identity)
-        .filter(kind=Feedback.Kind.NOT_INTERESTED)
-        .values_list("item_id", flat=True)
-    )
+    excluded.update((reactions or current_reactions(identity)).disliked)
     return excluded
 
 

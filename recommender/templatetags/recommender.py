@@ -3,7 +3,10 @@
 ``{% recommended_for_you limit=6 placement="home" %}``, ``{% similar_items article limit=4 %}``
 and ``{% trending limit=5 %}`` render overridable templates, most specific first
 (``recommender/blocks/<placement>/<block>.html``, then ``recommender/blocks/<block>.html``).
-Each accepts ``as name`` to put the ``Recommendations`` in the context instead.
+Each accepts ``as name`` to put the ``Recommendations`` in the context instead, and
+``exclude=<objects>`` for items the page shows itself (e.g. its "Latest" list). One
+page never shows an item twice: each block leaves out what earlier blocks of the same
+request showed.
 
 The tags never raise: a failing service or template is logged and the trending
 fallback (or nothing) is rendered, so the recommender can't break the host page.
@@ -24,11 +27,11 @@ from django.template.context import Context
 from django.template.library import parse_bits
 from django.urls import reverse
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext as _
 
 from recommender.identity import Identity, identity_from_request
 from recommender.models import Item
 from recommender.serving import related
+from recommender.serving.reasons import reason_text
 from recommender.serving.recommend import Recommendations, recommend
 
 logger = logging.getLogger(__name__)
@@ -53,24 +56,73 @@ def _as_item(obj: Any) -> Item | None:
 
 
 def _recommended_for_you(
-    context: Context, limit: int = 6, placement: str = "default", context_item: Any = None
+    context: Context,
+    limit: int = 6,
+    placement: str = "default",
+    context_item: Any = None,
+    exclude: frozenset[int] = frozenset(),
 ) -> Recommendations:
     request = context.get("request")
     if request is None:
         raise ValueError("recommended_for_you needs 'request' in the template context")
     item = _as_item(context_item) if context_item is not None else None
-    return recommend(request, placement=placement, limit=int(limit), context_item=item)
+    return recommend(request, placement=placement, limit=int(limit), context_item=item, exclude=exclude)
 
 
-def _similar_items(context: Context, obj: Any, limit: int = 4, placement: str = "article") -> Recommendations:
+def _similar_items(
+    context: Context,
+    obj: Any,
+    limit: int = 4,
+    placement: str = "article",
+    exclude: frozenset[int] = frozenset(),
+) -> Recommendations:
     item = _as_item(obj)
     if item is None:
         raise ValueError(f"{obj!r} is not a recommendable item")
-    return related.similar(item, limit=int(limit), identity=_identity(context), placement=placement)
+    return related.similar(
+        item, limit=int(limit), identity=_identity(context), placement=placement, exclude=exclude
+    )
 
 
-def _trending(context: Context, limit: int = 5, placement: str = "default") -> Recommendations:
-    return related.trending(limit=int(limit), identity=_identity(context), placement=placement)
+def _trending(
+    context: Context, limit: int = 5, placement: str = "default", exclude: frozenset[int] = frozenset()
+) -> Recommendations:
+    return related.trending(
+        limit=int(limit), identity=_identity(context), placement=placement, exclude=exclude
+    )
+
+
+SHOWN = "_recommender_shown"  # request attribute: Item ids the page's blocks have shown so far
+
+
+def _item_ids(objects: Any) -> set[int]:
+    """Item ids of host objects, Items or ids (one query per content type)."""
+    if objects is None or objects == "":
+        return set()
+    ids: set[int] = set()
+    by_type: dict[ContentType, list[str]] = {}
+    for obj in objects:
+        if isinstance(obj, Item):
+            ids.add(obj.pk)
+        elif isinstance(obj, int):
+            ids.add(obj)
+        elif getattr(obj, "pk", None) is not None:
+            by_type.setdefault(ContentType.objects.get_for_model(obj), []).append(str(obj.pk))
+    for content_type, pks in by_type.items():
+        ids.update(
+            Item.objects.filter(content_type=content_type, object_id__in=pks).values_list("pk", flat=True)
+        )
+    return ids
+
+
+def _shown(context: Context) -> set[int]:
+    """The items this request's blocks showed so far (a fresh set without a request)."""
+    request = context.get("request")
+    if request is None:
+        return set()
+    if not hasattr(request, SHOWN):
+        setattr(request, SHOWN, set())
+    return getattr(request, SHOWN)
 
 
 def _empty(placement: str) -> Recommendations:
@@ -92,14 +144,17 @@ class RecommendationBlockNode(template.Node):
 
     def render(self, context: Context) -> str:
         placement, limit = "default", 5
+        shown = _shown(context)
         try:
             args = [arg.resolve(context) for arg in self.args]
             kwargs = {key: value.resolve(context) for key, value in self.kwargs.items()}
             placement, limit = str(kwargs.get("placement", placement)), kwargs.get("limit", limit)
+            kwargs["exclude"] = frozenset(_item_ids(kwargs.get("exclude")) | shown)
             recs, block = self.fetch(context, *args, **kwargs), self.name
         except Exception:
             logger.exception("recommender: {%% %s %%} failed; rendering the trending fallback", self.name)
-            recs, block = _fallback(context, limit, placement), "fallback"
+            recs, block = _fallback(context, limit, placement, frozenset(shown)), "fallback"
+        shown.update(rec.item.pk for rec in recs)
         if self.asvar:
             context[self.asvar] = recs
             return ""
@@ -130,10 +185,10 @@ class RecommendationBlockNode(template.Node):
         return tmpl.render(new_context)
 
 
-def _fallback(context: Context, limit: Any, placement: str) -> Recommendations:
+def _fallback(context: Context, limit: Any, placement: str, exclude: frozenset[int]) -> Recommendations:
     """Trending items in place of a failed block, or an empty list when even that fails."""
     try:
-        return _trending(context, limit=int(limit), placement=placement)
+        return _trending(context, limit=int(limit), placement=placement, exclude=exclude)
     except Exception:
         logger.exception("recommender: the trending fallback failed too; rendering nothing")
         return _empty(placement)
@@ -183,15 +238,5 @@ def recommender_url(rec: Any) -> str:
 
 @register.simple_tag
 def recommender_reason(rec: Any) -> str:
-    """The human explanation of one recommended item, e.g. "Because you read …"."""
-    if rec.because is not None:
-        return _("Because you read “%(title)s”") % {"title": rec.because.title}
-    if rec.because_tag is not None:
-        return _("Because you follow %(tag)s") % {"tag": rec.because_tag.name}
-    return {
-        "trending": _("Trending"),
-        "fresh": _("New"),
-        "editorial": _("Editor's pick"),
-        "similar_to_context": _("Related"),
-        "personalized": _("Recommended for you"),
-    }.get(rec.reason, _("Popular"))
+    """The human explanation of one recommended item, e.g. "Because you read …" (``serving.reasons``)."""
+    return reason_text(rec)

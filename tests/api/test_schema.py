@@ -56,7 +56,17 @@ def test_recommendations_document_their_parameters_and_responses(schema):
     assert params["limit"]["schema"]["minimum"] == 1
     assert {"200", "400"} <= set(operation["responses"])
     item = schema["components"]["schemas"]["RecommendedItem"]["properties"]
-    assert set(item) == {"id", "title", "url", "score", "reason", "because", "because_tag", "position"}
+    assert set(item) == {
+        "id",
+        "title",
+        "url",
+        "score",
+        "reason",
+        "because",
+        "because_tag",
+        "topic",
+        "position",
+    }
     assert item["because"]["nullable"] is True
 
 

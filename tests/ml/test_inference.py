@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from recommender.ml.inference import Recommendation
+from recommender.ml.inference import MIN_INFLUENCE, Recommendation
 from tests.ml.factories import CONTENT_DIM, N_ITEMS, fresh_copy, successor_map, trained
 
 
@@ -43,13 +43,71 @@ def test_excluded_items_are_never_returned_and_allowed_restricts_candidates():
     assert {r.item_id for r in rec.recommend(["i5"], k=10, allowed=["i8", "i9"])} == {"i8", "i9"}
 
 
-def test_scores_are_probabilities_in_rank_order_with_an_explanation_from_the_history():
+def test_scores_are_probabilities_in_rank_order():
     rec = trained()
     recs = rec.recommend(["i1", "i2", "i3"], k=10)
     scores = [r.score for r in recs]
     assert scores == sorted(scores, reverse=True)
     assert 0 < sum(scores) <= 1.0001
-    assert all(r.explanation in {"i1", "i2", "i3"} for r in recs)
+
+
+def _list_log_probs(rec, history: list[str], listed: list[str]) -> torch.Tensor:
+    """Log-probabilities of the listed items among themselves, for this history."""
+    logits = rec.scores([history], exclude_seen=False)[0][[rec.row(i) for i in listed]]
+    return torch.log_softmax(logits, dim=0)
+
+
+def test_the_cited_event_is_the_one_whose_removal_lowers_the_score_most():
+    """Leave-one-out, checked from outside: each item's share of its list without each event."""
+    rec = trained()
+    history = ["i7", "i12", "i30", "i3", "i21"]
+    recs = rec.recommend(history, k=10)
+    listed = [r.item_id for r in recs]
+    full = _list_log_probs(rec, history, listed)
+    drops = {
+        e: full - _list_log_probs(rec, [i for i in history if i != e], listed) for e in dict.fromkeys(history)
+    }
+    cited = 0
+    for n, r in enumerate(recs):
+        best = max(float(d[n]) for d in drops.values())
+        if r.explanation is None:
+            assert best < MIN_INFLUENCE and r.group is None  # no groups given: no reason at all
+            continue
+        cited += 1
+        assert float(drops[r.explanation][n]) >= best - 1e-4 and best >= MIN_INFLUENCE
+    assert cited >= 1
+
+
+def test_a_group_explains_what_no_single_event_does():
+    """Two reads that carry the same signal share the credit; together they explain the item."""
+    rec = trained()
+    nxt = successor_map()
+    history = ["i7", "i12", "i3", "i3", "i30"]
+    groups = {"pair": ["i3", "i30"], "other": ["i7"], "unknown": ["nope"]}
+    recs = rec.recommend(history, k=10, groups=groups)
+    listed = [r.item_id for r in recs]
+    full = _list_log_probs(rec, history, listed)
+    without_pair = _list_log_probs(rec, ["i7", "i12"], listed)
+    for n, r in enumerate(recs):
+        assert r.explanation is None or r.group is None  # one reason each
+        if r.group == "pair":
+            assert float(full[n] - without_pair[n]) >= MIN_INFLUENCE
+    assert {r.group for r in recs} <= {"pair", "other", None}
+    # A group holding the whole history explains whatever no single read does: nothing to compare with.
+    whole = rec.recommend(["i3", "i30"], k=10, groups={"all": ["i3", "i30"]})
+    assert whole[0].item_id == nxt["i30"] and whole[0].explanation == "i30"
+    assert all(r.explanation in {"i3", "i30"} or r.group == "all" for r in whole)
+    assert any(r.group == "all" for r in whole)
+    assert [r.explanation for r in rec.recommend(["i3", "i30"], k=10)].count(None) >= 1  # without the group
+
+
+def test_explanations_can_be_skipped_and_a_one_item_history_explains_itself():
+    rec = trained()
+    assert {r.explanation for r in rec.recommend(["i1", "i2"], k=5, explain=False)} == {None}
+    assert {r.explanation for r in rec.recommend(["i5"], k=5)} == {"i5"}
+    batch = rec.recommend_batch([["i1", "i2"], ["i5"]], k=3)
+    assert [r.item_id for r in batch[0]] == [r.item_id for r in rec.recommend(["i1", "i2"], k=3)]
+    assert [r.explanation for r in batch[0]] == [r.explanation for r in rec.recommend(["i1", "i2"], k=3)]
 
 
 def test_user_vectors_score_every_item_by_dot_product():

@@ -61,7 +61,12 @@ def test_recommended_for_you_renders_a_tracked_block_for_the_reader(catalogue):
     assert log.user_id == user.pk and log.placement == "home"
     assert [(int(i), int(p)) for i, _, p, _ in found] == [(e["item"], e["position"]) for e in log.items]
     assert {placement for *_, placement in found} == {"home"}
-    assert "Because you read" in html and any(item.title in html for item in history)
+    # one climate read, or the climate reads together ("about Climate"), explain each item
+    assert "Because you read" in html
+    assert (
+        any(f"Because you read “{i.title}”" in html for i in history)
+        or "Because you read about Climate" in html
+    )
     assert 'name="kind" value="not_interested"' in html and "csrfmiddlewaretoken" in html
     assert 'action="/api/recommender/feedback/"' in html
     assert 'href="/articles/story-' in html
@@ -170,7 +175,10 @@ def test_reason_texts_name_the_history_item_or_the_tag(catalogue):
         return render("{% recommender_reason rec %}", rec=rec)
 
     assert reason(because=read) == f"Because you read “{read.title}”"
-    assert reason(reason="trending", because_tag=tag) == f"Because you follow {tag.name}"
+    assert reason(because_tag=tag) == f"Because you read about {tag.name}"
+    assert reason(reason="trending", topic=tag) == f"Trending in {tag.name}"
+    assert reason(reason="fresh", topic=tag) == f"New in {tag.name}"
+    assert reason(reason="personalized", topic=tag) == "Recommended for you"  # no measured reason
     assert reason(reason="trending") == "Trending"
     assert reason(reason="fresh") == "New"
 

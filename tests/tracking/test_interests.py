@@ -74,7 +74,7 @@ def test_opted_out_profiles_are_not_shown(session):
     assert interest_profile(user) == []
 
 
-def test_non_model_items_are_explained_by_the_followed_tag(session):
+def test_non_model_items_name_their_own_topic_not_an_invented_reason(session):
     ModelVersion.objects.update(is_active=False)
     model_store.invalidate()
     hot = session.items["climate"][5]
@@ -85,7 +85,8 @@ def test_non_model_items_are_explained_by_the_followed_tag(session):
     recompute_profile(user)
     recs = recommend(user, limit=3)
     assert recs.items[0].item == hot and recs.items[0].reason == "trending"
-    assert recs.items[0].because_tag.slug == "climate"
+    assert recs.items[0].because is None and recs.items[0].because_tag is None  # nothing measured
+    assert recs.items[0].topic.slug == "climate"  # "Trending in Climate"
 
 
 def test_tag_graph_from_co_occurrence(session):
