@@ -193,3 +193,22 @@ def test_titles_are_escaped(catalogue):
 def test_unknown_arguments_fail_when_the_template_is_compiled():
     with pytest.raises(TemplateSyntaxError):
         Template("{% load recommender %}{% trending colour='red' %}")
+
+
+def test_blocks_of_one_page_never_repeat_an_item_nor_what_the_page_lists(catalogue):
+    """A page's blocks share what they showed; ``exclude=`` takes the page's own list (host objects)."""
+    user = factories.make_user()
+    factories.add_events(Identity(user.pk), catalogue["climate"][:3])
+    for item in catalogue["climate"][3:]:
+        Item.objects.filter(pk=item.pk).update(trending_score=5.0)
+    listed = [i.content_object for i in catalogue["climate"][3:5]]  # the page's "Latest", say
+    html = render(
+        '{% recommended_for_you limit=4 placement="home" exclude=latest %}'
+        "{% trending limit=5 exclude=latest %}{% trending limit=5 as more %}{{ more.items|length }}",
+        page_request(user),
+        latest=listed,
+    )
+    shown = [int(i) for i, *_ in ITEM.findall(html)]
+    assert len(shown) == 9 and len(set(shown)) == len(shown)  # 4 + 5 and none twice
+    assert not set(shown) & {i.pk for i in catalogue["climate"][3:5]}
+    assert html.endswith("5")  # a later block still fills its list with what is left
