@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from project.news.models import Article
 from recommender.identity import Identity
-from recommender.models import Feedback, Interaction, RecommendationLog
+from recommender.models import Feedback, Interaction, Item, RecommendationLog
+from recommender.tracking.reactions import REACTION_EVENTS, reaction_to
 from tests.serving import conftest as serving
 from tests.serving import factories
 from tests.serving.conftest import activate_model
@@ -111,5 +112,49 @@ def test_reader_sees_the_block_and_impressions_and_click_are_stored(browser, liv
         reads = Interaction.objects.filter(user=reader, event_type="read", item_id=clicked)
         read = wait_for(reads.first)
         assert read is not None and 0 <= read.value <= 1
+    finally:
+        context.close()
+
+
+def test_like_and_not_for_me_toggle_and_undo_in_the_browser(browser, live_server, reader):
+    """The buttons show the reaction; pressing one replaces the other, pressing it again undoes it."""
+    article = Article.objects.filter(title__startswith="football").order_by("pk").first()
+    item = Item.objects.get(object_id=str(article.pk))
+    context = browser.new_context(viewport={"width": 1280, "height": 1200}, base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    reactions = Interaction.objects.filter(user=reader, item=item, event_type__in=REACTION_EVENTS)
+    try:
+        page.goto("/login/")
+        page.fill("#id_username", "reader")
+        page.fill("#id_password", PASSWORD)
+        page.click("form [type=submit]")
+        page.wait_for_url(live_server.url + "/")
+        page.goto(article.get_absolute_url())
+        like = page.locator('.reactions [data-event="like"]')
+        dislike = page.locator('.reactions [data-event="dislike"]')
+        assert like.get_attribute("aria-pressed") == "false"
+
+        like.click()
+        assert like.get_attribute("aria-pressed") == "true"
+        assert wait_for(lambda: reaction_to(Identity(reader.pk), item.pk) == "like")
+        dislike.click()
+        assert (
+            dislike.get_attribute("aria-pressed") == "true" and like.get_attribute("aria-pressed") == "false"
+        )
+        assert wait_for(lambda: reaction_to(Identity(reader.pk), item.pk) == "dislike")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "article-reaction.png"), full_page=True)
+        dislike.click()
+        assert dislike.get_attribute("aria-pressed") == "false"
+        assert wait_for(lambda: reactions.filter(event_type="clear_reaction").exists())
+        assert reaction_to(Identity(reader.pk), item.pk) is None
+        page.reload()  # the state comes from the server
+        assert page.locator('.reactions [aria-pressed="true"]').count() == 0
+        assert list(reactions.order_by("timestamp").values_list("event_type", flat=True)) == [
+            "like",
+            "dislike",
+            "clear_reaction",
+        ]
     finally:
         context.close()
