@@ -15,7 +15,7 @@ BENCH_ARGS ?=
 .PHONY: help venv demo test test-sqlite lint bench
 
 help:
-	@echo "make demo         create .venv, install, migrate, seed, embed, train, serve on http://$(HOST):$(PORT)/"
+	@echo "make demo         create .venv, install, migrate, seed, embed, train, score trending, serve on http://$(HOST):$(PORT)/"
 	@echo "make test         the whole suite on a throwaway PostgreSQL + Redis (installs them when root)"
 	@echo "make test-sqlite  the whole suite on SQLite, no services"
 	@echo "make lint         ruff check, ruff format --check and lint-imports (the package layering)"
@@ -44,7 +44,8 @@ demo: venv
 	if $(call has_command,recommender_embed); then $(PY) manage.py recommender_embed; fi
 	if $(call has_command,recommender_train) && ! $(PY) manage.py shell -c \
 		"from recommender.models import ModelVersion as M; raise SystemExit(0 if M.objects.active() else 1)"; \
-		then $(PY) manage.py recommender_train --epochs 3; fi
+		then $(PY) manage.py recommender_train --max-minutes 1.5; fi
+	$(PY) manage.py recommender_trending
 	@echo
 	@echo "  The demo runs at http://$(HOST):$(PORT)/  (reader: user001 / demo-pass-123, staff: admin / admin-pass-123)"
 	@echo

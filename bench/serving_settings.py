@@ -9,7 +9,8 @@ from project.settings import *  # noqa: F403
 from project.settings import RECOMMENDER, REST_FRAMEWORK
 
 ROOT_URLCONF = "bench.serving"  # the bare endpoint beside the whole demo site
-RECOMMENDER = {**RECOMMENDER, "EMBEDDER": EMBEDDER_NAME}
+# TRAIN_CONFIG: the trainer's defaults and --threads, not the demo's one-thread config.
+RECOMMENDER = {**RECOMMENDER, "EMBEDDER": EMBEDDER_NAME, "TRAIN_CONFIG": {}}
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"recommender_anon": RATE, "recommender_user": RATE},

@@ -63,22 +63,41 @@ def _has_tqdm() -> bool:
     return True
 
 
-def report(command: BaseCommand, version: ModelVersion | None) -> None:
-    """Print a finished version's metrics and whether it serves now (recommender_train and _refresh)."""
+def report(command: BaseCommand, version: ModelVersion | None, *, wall_seconds: float | None = None) -> None:
+    """Print a finished version's metrics and whether it serves now (recommender_train and _refresh).
+
+    The validation NDCG@10 and the training time lead, on their own lines: they say
+    whether the model is worth serving and what a run costs. ``wall_seconds`` adds the
+    command's whole time (loading, evaluating and storing included).
+    """
     if version is None:
         command.stdout.write("Nothing new to train on.")
         return
-    metrics = ", ".join(f"{k} {v:.4f}" for k, v in sorted(version.metrics.items()))
-    summary = version.data_summary
+    summary, metrics = version.data_summary, version.metrics
     command.stdout.write(
-        f"{version.name}: {version.status} on {version.device} in {summary.get('seconds', 0):.1f}s, "
-        f"{summary.get('epochs_run', 0)} epochs, {summary.get('users', 0)} users, "
-        f"{summary.get('items', 0)} items"
+        f"{version.name}: {version.status} on {version.device}, {summary.get('epochs_run', 0)} epochs, "
+        f"{summary.get('users', 0)} users, {summary.get('items', 0)} items"
     )
-    command.stdout.write(f"  {metrics}")
+    command.stdout.write(f"  {_validation_line(metrics)}")
+    whole = f" ({wall_seconds:.1f}s for the whole command)" if wall_seconds is not None else ""
+    command.stdout.write(f"  training time {summary.get('seconds', 0):.1f}s{whole}")
+    command.stdout.write("  " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())))
     if version.is_active:
         command.stdout.write(command.style.SUCCESS(f"  activated ({version.gate_reason})"))
     else:
         command.stdout.write(
             command.style.WARNING(f"  not activated: {version.gate_reason or 'not requested'}")
         )
+
+
+def _validation_line(metrics: dict[str, float]) -> str:
+    """NDCG@10 on the held-out last events, next to the popularity baseline it has to beat."""
+    ndcg = metrics.get("val_ndcg@10")
+    if ndcg is None:
+        return "validation NDCG@10 - (no reader with three events or more to hold out)"
+    line = f"validation NDCG@10 {ndcg:.4f}"
+    if "best_epoch" in metrics:
+        line += f" at epoch {metrics['best_epoch']:.0f}"
+    if "val_pop_ndcg@10" in metrics:
+        line += f" (popularity baseline {metrics['val_pop_ndcg@10']:.4f})"
+    return line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -18,9 +19,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, epochs: int | None, **options: Any) -> None:
         config = {"epochs": epochs} if epochs else None
+        started = time.monotonic()
         with epoch_bar(enabled=options["verbosity"] > 0) as bar:
             try:
                 version = runs.refresh_model(config=config, progress=bar or True)
             except (runs.TrainingBusy, runs.NotEnoughData) as exc:
                 raise CommandError(str(exc)) from exc
-        report(self, version)
+        report(self, version, wall_seconds=time.monotonic() - started)

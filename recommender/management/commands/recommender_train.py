@@ -6,6 +6,7 @@ passes the evaluation gate, unless ``--activate`` (alias ``--no-gate``) or ``--n
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -45,9 +46,10 @@ class Command(BaseCommand):
             result = tasks.train_model.delay(config or None)
             self.stdout.write(f"Training task {result.id} sent to the '{tasks.train_model.queue}' queue.")
             return
+        started = time.monotonic()
         with epoch_bar(enabled=options["verbosity"] > 0) as bar:
             try:
                 version = runs.train_model(config=config, progress=bar or True, activate=options["activate"])
             except (runs.TrainingBusy, runs.NotEnoughData) as exc:
                 raise CommandError(str(exc)) from exc
-        report(self, version)
+        report(self, version, wall_seconds=time.monotonic() - started)
