@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from recommender.caching import cache, generation, identity_key, list_key
@@ -94,7 +95,7 @@ def trending(
 
     return _related(
         "trending", build, identity, placement, limit,
-        extra=window_hours, exclude=exclude, exclude_seen=True, render=render,
+        extra=window_hours, exclude=exclude, exclude_seen=True, render=render, by_score=True,
     )  # fmt: skip
 
 
@@ -119,12 +120,20 @@ def _related(
     exclude: Iterable[int] = (),
     exclude_seen: bool = False,
     render: Render = None,
+    by_score: bool = False,
 ) -> Any:
+    """The shared body of the non-personal lists; ``by_score`` keeps the sources' order.
+
+    Trending is its score: blending in freshness or reordering for variety would make
+    the block disagree with the scores editors see, so only rules and the per-tag cap apply.
+    """
     finish_with = render or (lambda recs: recs)
     prepared = prepare(identity, placement, limit, context, exclude, None)
     if prepared is None:
         return finish_with(Recommendations(items=[], recomm_id=uuid.uuid4().hex, placement=str(placement)))
     identity, tuning, req = prepared
+    if by_score:
+        tuning = replace(tuning, freshness_weight=0.0, popularity_weight=0.0, diversity_lambda=1.0)
     if render is not None:
         kind = f"{kind}:{render.__module__}.{render.__qualname__}"
     try:
