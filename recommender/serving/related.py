@@ -52,23 +52,31 @@ def similar(
     exclude: Iterable[int] = (),
     render: Render = None,
 ) -> Any:
-    """Items like ``item`` (an Item or its id): the model's item space, else content + co-occurrence.
+    """Items like ``item`` (an Item or its id): the model's item space and its text, together.
 
-    With an identity, what it has already seen is left out (when EXCLUDE_SEEN). With
+    The model's neighbours are what the same readers read; the text's are what is about
+    the same thing. Each scores in [0, 1] and an item's score is their mean (0 where a
+    source did not propose it), so a related list is read together and stays on the
+    item's subject. Without a model or an embedding: text, else co-occurrence. With an
+    identity, what it has already seen is left out (when EXCLUDE_SEEN). With
     ``render``, returns and caches ``render(list)`` (see ``recommend_rendered``).
     """
 
     def build(loaded: model_store.LoadedModel | None, excluded: set[int], k: int, context_id: int) -> Tiers:
-        found = model_similar(loaded, context_id, k=k, exclude=excluded) if loaded else []
-        if not found:
-            merged: dict[int, Candidate] = {}
-            for c in content_similar([context_id], k=k, exclude=excluded) + cooccurrence_candidates(
-                context_id, k=k, exclude=excluded
-            ):
-                if c.item_id not in merged or merged[c.item_id].score < c.score:
-                    merged[c.item_id] = c
-            found = sorted(merged.values(), key=lambda c: -c.score)
-        return [found, trending_candidates(k=k, exclude=excluded)], bool(loaded and found)
+        by_model = model_similar(loaded, context_id, k=k, exclude=excluded) if loaded else []
+        by_text = content_similar([context_id], k=k, exclude=excluded)
+        if not by_model and not by_text:
+            by_text = cooccurrence_candidates(context_id, k=k, exclude=excluded)
+        merged: dict[int, Candidate] = {}
+        for source in (by_model, by_text):
+            weight = 0.5 if by_model and by_text else 1.0
+            for c in source:
+                if c.item_id in merged:
+                    merged[c.item_id].score += weight * c.score
+                else:
+                    merged[c.item_id] = Candidate(c.item_id, weight * c.score, c.reason, c.because)
+        found = sorted(merged.values(), key=lambda c: (-c.score, c.item_id))
+        return [found, trending_candidates(k=k, exclude=excluded)], bool(by_model)
 
     return _related(
         "similar", build, identity, placement, limit,

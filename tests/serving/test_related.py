@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from recommender.models import EditorialRule, Feedback, Item, ModelVersion, RecommendationLog
 from recommender.serving import model_store
-from recommender.serving.candidates import fresh_candidates
+from recommender.serving.candidates import content_similar, fresh_candidates, model_similar
 from recommender.serving.recommend import RecommendationError
 from recommender.serving.related import fresh, similar, trending
 from tests.serving import factories
@@ -28,6 +28,19 @@ def test_similar_uses_the_model_and_never_returns_the_item_itself(session):
     assert [r.reason for r in recs] == ["similar_to_context"] * 5
     assert item.pk not in [r.item.pk for r in recs] and _topics(recs) == {"technology"}
     assert RecommendationLog.objects.get(recomm_id=recs.recomm_id).placement == "article"
+
+
+def test_similar_ranks_by_the_mean_of_model_space_and_text_similarity(session):
+    """Each source's [0, 1] score counts half: the list is what both sources agree on most."""
+    item = session.items["climate"][1]
+    by_model = model_similar(model_store.get_active(), item.pk, k=200, exclude={item.pk})
+    by_text = content_similar([item.pk], k=200, exclude={item.pk})
+    combined: dict[int, float] = {}
+    for c in by_model + by_text:
+        combined[c.item_id] = combined.get(c.item_id, 0.0) + c.score / 2
+    expected = sorted(combined, key=lambda pk: (-combined[pk], pk))[:5]
+    assert [r.item.pk for r in similar(item, limit=5)] == expected
+    assert expected != [c.item_id for c in by_model[:5]] or expected != [c.item_id for c in by_text[:5]]
 
 
 def test_similar_without_a_model_uses_content_embeddings(session):
