@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from recommender.ml.inference import MIN_INFLUENCE, Recommendation
+from recommender.ml.inference import EXPLAIN_EVENTS, MIN_INFLUENCE, Recommendation
 from tests.ml.factories import CONTENT_DIM, N_ITEMS, fresh_copy, successor_map, trained
 
 
@@ -238,3 +238,12 @@ def test_new_item_boost_must_be_finite():
         with pytest.raises(ValueError, match="finite"):
             rec.new_item_boost = bad
     assert rec.new_item_boost == 0.0
+
+
+def test_only_the_newest_reads_may_be_cited_so_a_long_history_stays_cheap():
+    rec = trained()
+    history = [f"i{n}" for n in range(30)]
+    recs = rec.recommend(history, k=10)
+    newest = set(history[-EXPLAIN_EVENTS:])
+    assert any(r.explanation for r in recs)
+    assert all(r.explanation is None or r.explanation in newest for r in recs)
