@@ -5,14 +5,18 @@ import os
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 import numpy as np
 import pytest
+import torch
 
 from recommender.ml.embedder import (
+    CLIP_CHARS_PER_TOKEN,
     DEFAULT_EMBEDDER,
     Embedder,
     _bundled_model_path,
+    _cut_at_word,
     content_hash,
     get_embedder,
     vector_from_bytes,
@@ -120,6 +124,94 @@ def test_encode_keeps_input_order_across_batches_and_reports_progress(embedder):
     batched = small_batches.encode(texts, progress=lambda done, total: calls.append((done, total)))
     np.testing.assert_allclose(batched, embedder.encode(texts), atol=1e-5)
     assert calls == [(4, 10), (8, 10), (10, 10)]
+
+
+def _long_texts(budget: int) -> dict[str, str]:
+    """Texts past the cut budget, the cut falling in different places (and one short text)."""
+    words = ["The", "council", "voted", "on", "the", "budget", "for", "schools,", "roads", "and", "harbours."]
+    prose = " ".join(words[n % len(words)] for n in range(budget))  # about 6x the budget
+    return {
+        "prose": prose,
+        "cut inside a word": prose[: budget - 2] + "harbour " + prose,
+        "cut at a line break": prose[:budget] + "\n" + prose,
+        "long words": " ".join(["antidisestablishmentarianism"] * (budget // 20)),
+        "unicode": "Café naïve façade, 東京 ümlaut. " * (budget // 20),
+        "one long word": "z" * (budget * 2),  # one [UNK]: the cut reads too few tokens, so the whole text
+        "short": "A short headline.",
+    }
+
+
+def test_long_texts_are_cut_before_tokenising_and_read_the_same_tokens(embedder):
+    limit = embedder.model.max_seq_length
+    texts = _long_texts(limit * CLIP_CHARS_PER_TOKEN)
+    fitted, lengths = embedder._fit(list(texts.values()))
+    cut = {name for name, full, text in zip(texts, texts.values(), fitted, strict=True) if text != full}
+    assert cut == set(texts) - {"one long word", "short"}
+    assert fitted[1].endswith(" ") and len(fitted[1]) < len(fitted[0])  # "ha" of "harbour" dropped
+    whole = embedder.model.tokenize(list(texts.values()))  # truncated at the model's limit
+    read = embedder.model.tokenize(fitted)
+    assert torch.equal(whole["input_ids"], read["input_ids"])
+    assert lengths.tolist() == whole["attention_mask"].sum(dim=1).tolist()
+    assert lengths.max() == limit
+
+
+def test_cutting_long_texts_leaves_their_vectors_unchanged(embedder):
+    texts = list(_long_texts(embedder.model.max_seq_length * CLIP_CHARS_PER_TOKEN).values())
+    bare = embedder.model.encode(texts, batch_size=1, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_allclose(embedder.encode(texts), bare, atol=1e-5)
+
+
+def test_cut_at_word_keeps_whole_words_only():
+    assert _cut_at_word("alpha beta gamma", 8) == "alpha "  # "be" would be a different token
+    assert _cut_at_word("alpha beta gamma", 10) == "alpha beta"  # the cut falls on a space
+    assert _cut_at_word("alpha\nbeta gamma", 8) == "alpha\n"
+    assert _cut_at_word("alpha\x1cbeta gamma", 8) == ""  # BERT deletes U+001C: not a word break
+    assert _cut_at_word("abcdefgh", 4) == ""
+
+
+def test_batches_are_sorted_by_tokens_not_characters(embedder):
+    # Long words make few characters into many tokens: sorting by characters (what
+    # sentence-transformers does) would pair these with the short texts.
+    dense = [f"Xylophonists {n} quizzically zigzagged" for n in range(4)]
+    sparse = [f"The cat {n} sat on the mat and then it ran home" for n in range(4)]
+    texts = [t for pair in zip(sparse, dense, strict=True) for t in pair]
+    counts = embedder.model.tokenize(texts)["attention_mask"].sum(dim=1)
+    assert counts[1] > counts[0] and len(texts[1]) < len(texts[0])  # the premise
+    batches = []
+    spy = Embedder(device="cpu", batch_size=4)
+    spy._model = mock.Mock(wraps=embedder.model, max_seq_length=embedder.model.max_seq_length)
+    spy._model.tokenizer = embedder.model.tokenizer
+    spy._model.encode.side_effect = lambda batch, **kw: batches.append(batch) or embedder.model.encode(
+        batch, **kw
+    )
+    np.testing.assert_allclose(spy.encode(texts), embedder.encode(texts), atol=1e-5)
+    assert [sorted(b) for b in batches] == [sorted(dense), sorted(sparse)]
+
+
+def test_a_model_without_token_counts_is_batched_by_characters():
+    class CharModel:
+        """A sentence-transformer whose tokenize gives no attention mask (as StaticEmbedding)."""
+
+        max_seq_length = None
+        tokenizer = None
+
+        def tokenize(self, texts):
+            return {"input_ids": [[ord(c) for c in t] for t in texts]}
+
+        def encode(self, texts, **kwargs):
+            self.batches.append(list(texts))
+            return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+        def get_sentence_embedding_dimension(self):
+            return 2
+
+    model = CharModel()
+    model.batches = []
+    embedder = Embedder(device="cpu", batch_size=2)
+    embedder._model = model
+    texts = ["bb", "dddd", "a", "ccc"]
+    assert embedder.encode(texts)[:, 0].tolist() == [2, 4, 1, 3]
+    assert model.batches == [["dddd", "ccc"], ["bb", "a"]]
 
 
 def test_encode_changed_skips_unchanged_hashes(embedder):

@@ -9,13 +9,14 @@ import pytest
 from celery.signals import task_prerun
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.utils import timezone
 
 from recommender import tasks
-from recommender.ml.embedder import vector_from_bytes
+from recommender.ml.embedder import content_hash, vector_from_bytes
 from recommender.models import Item, ItemTag, Tag
 from recommender.training import embedding
 from tests.factories import worker_mode
-from tests.workers.factories import item_of, make_article
+from tests.workers.factories import item_of, make_article, make_catalogue
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -124,6 +125,32 @@ def test_embed_task_returns_count_and_skips_done_items():
     Item.objects.update(embedded_hash="")  # as if the texts had changed
     assert tasks.embed_items.delay().get() == 2
     assert tasks.embed_items.delay().get() == 0
+
+
+def test_embed_items_writes_every_vector_of_every_chunk(settings):
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "EMBED_BATCH_SIZE": 4, "EMBED_TASK_BATCHES": 2}
+    items = make_catalogue(19)
+    Item.objects.filter(pk=items[0].pk).update(content_hash="")  # filled in from the text
+    asked, other = items[:-1], items[-1]
+    start = timezone.now()
+    progress = []
+    done = embedding.embed_items([i.pk for i in asked], progress=lambda *p: progress.append(p))
+    assert done == 18
+    assert progress == [(8, 18), (16, 18), (18, 18)]  # chunks of EMBED_BATCH_SIZE * EMBED_TASK_BATCHES
+    embedder = embedding._embedder()
+    expected = embedder.encode([i.text for i in asked])
+    stored = Item.objects.in_bulk()
+    for item, vector in zip(asked, expected, strict=True):
+        row = stored[item.pk]
+        np.testing.assert_allclose(
+            vector_from_bytes(bytes(row.embedding), row.embedding_dim), vector, atol=1e-5
+        )
+        assert (row.embedding_model, row.embedding_dim) == (embedder.name, 384)
+        assert row.embedded_hash == row.content_hash == content_hash(item.text)
+        assert row.embedded_at >= start
+        assert (row.title, row.text, row.updated_at) == (item.title, item.text, item.updated_at)
+    assert stored[other.pk].embedding is None
+    assert embedding.embed_items() == 1  # only the one not asked for is left
 
 
 def test_suggest_tags_adds_pending_automatic_tags_with_scores():
