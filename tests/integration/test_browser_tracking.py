@@ -158,3 +158,22 @@ def test_like_and_not_for_me_toggle_and_undo_in_the_browser(browser, live_server
         ]
     finally:
         context.close()
+
+
+def test_a_new_visitors_home_page_shows_each_article_once(browser, live_server, reader):
+    """Logged out: the recommended and trending blocks repeat neither each other nor "Latest"."""
+    for n, item in enumerate(Item.objects.order_by("pk")):
+        Item.objects.filter(pk=item.pk).update(trending_score=float(n))
+    context = browser.new_context(viewport={"width": 1280, "height": 1600}, base_url=live_server.url)
+    page = context.new_page()
+    try:
+        page.goto("/")
+        links = page.eval_on_selector_all(
+            ".recommender-item__link, .latest a[href*='/articles/']", "els => els.map(e => e.pathname)"
+        )
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "home-anonymous.png"), full_page=True)
+        assert page.locator(".recommender-item__link").count() >= 6
+        assert len(links) == len(set(links)), links
+    finally:
+        context.close()
