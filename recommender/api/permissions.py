@@ -1,4 +1,4 @@
-"""Who may call an endpoint: only as oneself, CSRF for cookie-identified visitors, staff for model ops."""
+"""Who may call an endpoint: only as oneself, CSRF for cookie visitors, permissions for model operations."""
 
 from __future__ import annotations
 
@@ -78,11 +78,24 @@ class OwnEventsOnly(BasePermission):
         return True
 
 
-class IsStaffForModelOps(BasePermission):
-    """Listing, activating and rolling back model versions is for active staff users."""
+class ModelVersionPermission(BasePermission):
+    """Model operations need what the admin needs: active staff with the model's permissions.
+
+    Listing takes ``recommender.view_modelversion`` (or change, as in the admin);
+    activating and rolling back take ``recommender.change_modelversion``. Staff status
+    alone is not enough: a staff editor without them manages no models here either.
+    """
 
     message = "Only staff users may manage recommender model versions."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+        if not (user and user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        needed = ["recommender.change_modelversion"]
+        if request.method in SAFE_METHODS:
+            needed.append("recommender.view_modelversion")
+        if any(user.has_perm(perm) for perm in needed):
+            return True
+        self.message = f"You need the {' or '.join(repr(p) for p in needed)} permission."
+        return False

@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from recommender.api import serializers as api
 from recommender.api.pagination import HistoryPagination
-from recommender.api.permissions import HasIdentity, IsStaffForModelOps, VisitorCsrfCheck
+from recommender.api.permissions import HasIdentity, ModelVersionPermission, VisitorCsrfCheck
 from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
 from recommender.identity import identity_from_request
 from recommender.models import Interaction, Item, ModelVersion
@@ -248,9 +248,9 @@ class InterestsView(ServingView):
 
 
 class ModelListView(ServingView):
-    """Staff: trained model versions, newest first."""
+    """Staff with the view (or change) permission on model versions: trained versions, newest first."""
 
-    permission_classes = [IsStaffForModelOps]
+    permission_classes = [ModelVersionPermission]
 
     @extend_schema(responses={200: api.ModelVersionSerializer(many=True), 403: FORBIDDEN})
     def get(self, request: Request) -> Response:
@@ -259,9 +259,9 @@ class ModelListView(ServingView):
 
 
 class ModelActivateView(ServingView):
-    """Staff: serve this version from now on (atomic swap in every process)."""
+    """Staff with the change permission on model versions: serve this one from now on (atomic swap)."""
 
-    permission_classes = [IsStaffForModelOps]
+    permission_classes = [ModelVersionPermission]
 
     @extend_schema(
         request=None, responses={200: api.ModelVersionSerializer, 400: ERROR, 403: FORBIDDEN, 404: NOT_FOUND}
@@ -276,9 +276,9 @@ class ModelActivateView(ServingView):
 
 
 class ModelRollbackView(ServingView):
-    """Staff: go back to the previously active version."""
+    """Staff with the change permission on model versions: go back to the previously active one."""
 
-    permission_classes = [IsStaffForModelOps]
+    permission_classes = [ModelVersionPermission]
 
     @extend_schema(request=None, responses={200: api.ModelVersionSerializer, 400: ERROR, 403: FORBIDDEN})
     def post(self, request: Request) -> Response:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import URLPattern, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -54,7 +53,7 @@ def world(db, trained_models, serving_settings) -> World:
     alice, bob = factories.make_user("alice"), factories.make_user("bob")
     factories.add_events(Identity(alice.pk), items["climate"][:3])
     factories.add_events(Identity(bob.pk), items["football"][:2])
-    staff = get_user_model().objects.create_user("staff", password="x", is_staff=True)
+    staff = factories.staff_user("staff", "change_modelversion")
     return World(items["technology"][0], active, previous, alice, bob, staff)
 
 
@@ -110,7 +109,26 @@ def test_model_operations_are_refused_to_non_staff(world, role, method, path, bo
 
 
 @pytest.mark.parametrize(("method", "path", "body"), STAFF_ONLY)
-def test_staff_may_run_model_operations(world, method, path, body):
+def test_staff_without_the_model_permissions_may_not_run_model_operations(world, method, path, body):
+    """As in the admin: staff status alone manages no models."""
+    client = APIClient()
+    client.force_authenticate(factories.staff_user("editor"))
+    response = call(client, method, path, world, body)
+    assert response.status_code == 403 and "recommender.change_modelversion" in response.json()["detail"]
+    assert ModelVersion.objects.active() == world.active
+
+
+def test_the_view_permission_lists_models_but_changes_none(world):
+    client = APIClient()
+    client.force_authenticate(factories.staff_user("viewer", "view_modelversion"))
+    assert call(client, "get", "models/", world).status_code == 200
+    for path in ("models/{version}/activate/", "models/rollback/"):
+        assert call(client, "post", path, world).status_code == 403
+    assert ModelVersion.objects.active() == world.active
+
+
+@pytest.mark.parametrize(("method", "path", "body"), STAFF_ONLY)
+def test_staff_with_the_change_permission_may_run_model_operations(world, method, path, body):
     response = call(client_for("staff", world), method, path, world, body)
     assert response.status_code == 200, response.content
     if method == "post":

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -277,7 +276,7 @@ def test_interests_list_the_users_tags(session):
 
 
 def test_staff_list_activate_and_roll_back_models(session):
-    staff = signed_in(get_user_model().objects.create_user("ops", password="x", is_staff=True))
+    staff = signed_in(factories.staff_user("ops", "change_modelversion"))
     listed = staff.get(reverse("recommender:models")).json()
     assert [v["name"] for v in listed] == [session.version.name] and listed[0]["is_active"]
     second = activate_model(session.spare, name="second")
@@ -291,7 +290,7 @@ def test_staff_list_activate_and_roll_back_models(session):
 
 
 def test_activating_an_unusable_or_unknown_version_is_refused(session):
-    staff = signed_in(get_user_model().objects.create_user("ops", password="x", is_staff=True))
+    staff = signed_in(factories.staff_user("ops", "change_modelversion"))
     failed = ModelVersion.objects.create(name="broken", status=ModelVersion.Status.FAILED)
     response = staff.post(reverse("recommender:model-activate", args=[failed.pk]))
     assert response.status_code == 400 and "broken" in response.json()["detail"]

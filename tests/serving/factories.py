@@ -107,6 +107,17 @@ def make_user(name: str = ""):
     return get_user_model().objects.create_user(username=name or f"user{next(_counter)}", password="x")
 
 
+def staff_user(name: str, *codenames: str):
+    """An active staff user holding these recommender permissions (e.g. "change_modelversion")."""
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(username=name, password="x", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="recommender", codename__in=codenames)
+    )
+    return user
+
+
 def user_identity(name: str = "") -> Identity:
     return Identity(user_id=make_user(name).pk, visitor_id="")
 
