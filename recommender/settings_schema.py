@@ -335,8 +335,7 @@ SETTINGS: dict[str, Setting] = {
             "TRENDING_WINDOW_HOURS",
             72.0,
             float,
-            "Engagement of the last this many hours counts towards trending (also the API's "
-            "window_hours bounds).",
+            "Engagement of the last this many hours counts towards trending.",
             min=1,
             max=365 * 24,
             tunable=True,

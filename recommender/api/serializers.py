@@ -18,7 +18,7 @@ from recommender.tuning import get_tuning
 
 # Parameter bounds come from the settings' declaration, not repeated numbers.
 MIN_LIMIT = int(SETTINGS["DEFAULT_LIMIT"].min)
-TRENDING_WINDOW = SETTINGS["TRENDING_WINDOW_HOURS"]
+TRENDING_WINDOWS = (1, 6, 24, 72, 168, 720)  # the hours GET trending/?window_hours= accepts
 
 
 def item_url(item: Item, obj: Any = None) -> str:
@@ -90,11 +90,11 @@ class TrendingQuerySerializer(serializers.Serializer):
     """Parameters of ``GET trending/``."""
 
     limit = LimitField()
-    window_hours = serializers.IntegerField(
+    window_hours = serializers.ChoiceField(
         required=False,
-        min_value=int(TRENDING_WINDOW.min),
-        max_value=int(TRENDING_WINDOW.max),
-        help_text="Count engagement of the last N hours (bounded as TRENDING_WINDOW_HOURS).",
+        choices=TRENDING_WINDOWS,
+        help_text="Count engagement of the last N hours instead of the stored trending score. "
+        "A fixed set of windows, so varying it cannot force a new aggregate on every request.",
     )
 
 

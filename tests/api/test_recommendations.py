@@ -157,6 +157,8 @@ def test_similar_items_leave_out_the_item_itself(session):
         ("trending/", {"limit": "0"}, 400),
         ("trending/", {"window_hours": "abc"}, 400),
         ("trending/", {"window_hours": "0"}, 400),
+        ("trending/", {"window_hours": "48"}, 400),  # only the fixed windows
+        ("trending/", {"window_hours": "24.5"}, 400),
         ("me/history/", {"page": "0"}, 400),
         ("me/history/", {"page": "x"}, 400),
         ("me/history/", {"page_size": "1000"}, 400),
@@ -177,6 +179,17 @@ def test_trending_lists_the_most_engaged_items(session):
     assert response.status_code == 200
     items = response.json()["items"]
     assert items[0]["id"] == hot.pk and items[0]["reason"] == "trending"
+
+
+def test_trending_counts_events_in_one_of_the_fixed_windows(session):
+    """window_hours counts events instead of the stored score; a window outside the set is a 400."""
+    reader_id = factories.user_identity()
+    factories.add_events(reader_id, [session.items["climate"][4]])
+    response = APIClient().get(reverse("recommender:trending"), {"limit": 3, "window_hours": "24"})
+    assert response.status_code == 200
+    assert response.json()["items"][0]["id"] == session.items["climate"][4].pk
+    refused = APIClient().get(reverse("recommender:trending"), {"window_hours": "25"})
+    assert refused.status_code == 400 and "window_hours" in refused.json()
 
 
 def test_not_interested_removes_the_item_from_the_next_call(session):
