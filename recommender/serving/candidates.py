@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from django.db.models import Case, Count, FloatField, Max, Q, Sum, Value, When
+from django.db.models import CharField, Count, Max, Q, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from recommender.caching import site_generation
@@ -230,7 +231,7 @@ def content_similar(
 def cooccurrence_candidates(
     item_id: int, *, k: int, exclude: Collection[int] = (), people: int = 200
 ) -> list[Candidate]:
-    """Items the last ``people`` identities who engaged with this item also engaged with."""
+    """Items the last ``people`` identities who engaged with this item also engaged with, by how many."""
     positive = [t for t, w in get_tuning().event_types.items() if w > 0]
     recent = list(
         Interaction.objects.filter(item_id=item_id, event_type__in=positive)
@@ -246,12 +247,16 @@ def cooccurrence_candidates(
         .filter(event_type__in=positive)
         .exclude(item_id__in=[item_id, *exclude])
         .values("item_id")
-        .annotate(n=Count("id"))
+        .annotate(n=Count(IDENTITY, distinct=True))
         .order_by("-n", "-item_id")[:k]
     )
     return _to_candidates(
         [(row["item_id"], float(row["n"]), item_id) for row in counts], "similar_to_context"
     )
+
+
+# One key per reader: a user's events carry no visitor id, a visitor's no user.
+IDENTITY = Concat(Coalesce(Cast("user_id", CharField()), Value("")), Value("|"), "visitor_id")
 
 
 def _published(qs):
@@ -261,10 +266,11 @@ def _published(qs):
 def trending_candidates(
     *, k: int, exclude: Collection[int] = (), window_hours: float | None = None
 ) -> list[Candidate]:
-    """Most engaged-with items: the decayed ``trending_score``, or weighted event counts in a window.
+    """Most engaged-with items: the decayed ``trending_score``, or distinct readers in a window.
 
     With no window, the periodically computed ``trending_score`` is used (one indexed
-    query); if it is not computed yet, or a window is asked for, events are counted.
+    query); if it is not computed yet, or a window is asked for, the readers with a
+    positive event on each item are counted, each once however often they came back.
     """
     if window_hours is None:
         rows = list(
@@ -276,21 +282,16 @@ def trending_candidates(
         if rows:
             return _to_candidates([(pk, score, None) for pk, score in rows], "trending")
         window_hours = get_tuning().trending_window_hours
-    weights = {t: w for t, w in get_tuning().event_types.items() if w > 0}
-    if not weights:
+    positive = [t for t, w in get_tuning().event_types.items() if w > 0]
+    if not positive:
         return []
-    weight = Case(
-        *[When(event_type=t, then=Value(float(w))) for t, w in weights.items()],
-        default=Value(0.0),
-        output_field=FloatField(),
-    )
     rows = list(
         Interaction.objects.filter(timestamp__gte=timezone.now() - timedelta(hours=float(window_hours)))
-        .filter(event_type__in=list(weights), item__is_active=True)
+        .filter(event_type__in=positive, item__is_active=True)
         .filter(Q(item__published_at__isnull=True) | Q(item__published_at__lte=timezone.now()))
         .exclude(item_id__in=list(exclude))
         .values("item_id")
-        .annotate(total=Sum(weight))
+        .annotate(total=Count(IDENTITY, distinct=True))
         .order_by("-total", "-item_id")
         .values_list("item_id", "total")[:k]
     )

@@ -21,23 +21,29 @@ logger = logging.getLogger(__name__)
 
 
 def compute_trending() -> int:
-    """Set ``Item.trending_score`` to its time-decayed, weighted event count; return how many items have one.
+    """Set ``Item.trending_score`` from distinct readers' decayed engagement; return how many items have one.
 
-    Each positive event in the last ``TRENDING_WINDOW_HOURS`` counts its event weight,
-    halved every ``TRENDING_HALF_LIFE_HOURS``, so yesterday's hit fades smoothly.
+    Each reader (user or visitor) who engaged with an item in the last
+    ``TRENDING_WINDOW_HOURS`` adds their strongest event on it: its event weight,
+    halved every ``TRENDING_HALF_LIFE_HOURS``. One reader's 500 views of an item weigh
+    like one view, so nobody can post an item into Trending alone.
     """
     now = timezone.now()
     tuning = get_tuning()
     weights = {t: w for t, w in tuning.event_types.items() if w > 0}
     half_life = float(recommender_settings.TRENDING_HALF_LIFE_HOURS) * 3600.0
     since = now - timedelta(hours=float(tuning.trending_window_hours))
-    scores: dict[int, float] = defaultdict(float)
+    strongest: dict[tuple[int, int | None, str], float] = defaultdict(float)
     rows = Interaction.objects.filter(timestamp__gte=since, event_type__in=list(weights))
-    for item_id, event_type, ts in rows.values_list("item_id", "event_type", "timestamp").iterator(
-        chunk_size=5000
-    ):
+    fields = ("item_id", "user_id", "visitor_id", "event_type", "timestamp")
+    for item_id, user_id, visitor_id, event_type, ts in rows.values_list(*fields).iterator(chunk_size=5000):
         age = max(0.0, (now - ts).total_seconds())
-        scores[item_id] += weights[event_type] * math.exp(-math.log(2) * age / half_life)
+        signal = weights[event_type] * math.exp(-math.log(2) * age / half_life)
+        key = (item_id, user_id, "" if user_id is not None else visitor_id)
+        strongest[key] = max(strongest[key], signal)
+    scores: dict[int, float] = defaultdict(float)
+    for (item_id, _, _), signal in strongest.items():
+        scores[item_id] += signal
     Item.objects.exclude(pk__in=list(scores)).exclude(trending_score=0).update(trending_score=0.0)
     Item.objects.bulk_update(
         [Item(pk=pk, trending_score=round(score, 6)) for pk, score in scores.items()],

@@ -7,6 +7,7 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.management import call_command
@@ -16,6 +17,7 @@ from django.utils import timezone
 from recommender import tasks
 from recommender.models import Interaction, Item, ModelVersion, Profile, RecommendationLog
 from recommender.serving import model_store
+from recommender.serving.candidates import trending_candidates
 from recommender.training import runs
 from recommender.training.artifacts import ARTIFACT_FILES, load_stored_artifact
 from recommender.training.locks import TrainingBusy, training_lock
@@ -191,10 +193,14 @@ def test_compute_trending_decays_older_events(catalogue):
     now = timezone.now()
     for n in range(3):
         Interaction.objects.create(
-            event_id=f"f{n}", visitor_id="a", item=fresh, event_type="view", timestamp=now
+            event_id=f"f{n}", visitor_id=f"a{n}", item=fresh, event_type="view", timestamp=now
         )
         Interaction.objects.create(
-            event_id=f"o{n}", visitor_id="b", item=old, event_type="view", timestamp=now - timedelta(hours=24)
+            event_id=f"o{n}",
+            visitor_id=f"b{n}",
+            item=old,
+            event_type="view",
+            timestamp=now - timedelta(hours=24),
         )
     Item.objects.filter(pk=quiet.pk).update(trending_score=5.0)
     assert tasks.compute_trending.delay().get() == 2
@@ -202,6 +208,33 @@ def test_compute_trending_decays_older_events(catalogue):
     assert scores[fresh.pk] == pytest.approx(3.0, rel=1e-3)
     assert scores[old.pk] == pytest.approx(0.75, rel=1e-3)  # two half-lives of 12 hours
     assert scores[quiet.pk] == 0.0
+
+
+def test_one_readers_500_views_weigh_like_one_reader_in_trending(catalogue):
+    """Spam from one identity cannot lift an item above one that five readers viewed."""
+    Interaction.objects.all().delete()
+    spammed, read_by_five = catalogue[:2]
+    now = timezone.now()
+    Interaction.objects.bulk_create(
+        Interaction(event_id=f"s{n}", visitor_id="spammer", item=spammed, event_type="view", timestamp=now)
+        for n in range(500)
+    )
+    Interaction.objects.bulk_create(
+        Interaction(
+            event_id=f"r{n}", visitor_id=f"reader{n}", item=read_by_five, event_type="view", timestamp=now
+        )
+        for n in range(5)
+    )
+    user = get_user_model().objects.create_user("liker")
+    Interaction.objects.create(event_id="l1", user=user, item=spammed, event_type="view", timestamp=now)
+    Interaction.objects.create(event_id="l2", user=user, item=spammed, event_type="like", timestamp=now)
+    tasks.compute_trending.delay().get()
+    scores = dict(Item.objects.values_list("pk", "trending_score"))
+    assert scores[spammed.pk] == pytest.approx(1.0 + 2.0, rel=1e-3)  # the spammer's view + the user's like
+    assert scores[read_by_five.pk] == pytest.approx(5.0, rel=1e-3)
+    assert [c.item_id for c in trending_candidates(k=2)] == [read_by_five.pk, spammed.pk]
+    # Counting a window on request: 5 readers against 2 (the spammer and the liker).
+    assert [c.item_id for c in trending_candidates(k=2, window_hours=24)] == [read_by_five.pk, spammed.pk]
 
 
 def test_cleanup_removes_old_logs_and_surplus_artifacts(catalogue, settings):
