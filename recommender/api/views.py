@@ -117,7 +117,7 @@ class SimilarItemsView(ServingView):
     )
     def get(self, request: Request, item_id: int) -> Response:
         params = _params(api.LimitQuerySerializer, request.query_params)
-        item = get_object_or_404(Item, pk=item_id)
+        item = get_object_or_404(Item.objects.servable(), pk=item_id)  # a draft is as unknown as a missing id
         return _list_response(
             lambda: related.similar(
                 item,

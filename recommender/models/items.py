@@ -14,6 +14,12 @@ class ItemQuerySet(models.QuerySet):
     def active(self) -> ItemQuerySet:
         return self.filter(is_active=True)
 
+    def servable(self) -> ItemQuerySet:
+        """Items a reader may be shown now: active and published (or undated)."""
+        from django.utils import timezone
+
+        return self.active().filter(Q(published_at__isnull=True) | Q(published_at__lte=timezone.now()))
+
     def needing_embedding(self, model_name: str) -> ItemQuerySet:
         """Items with no vector, a vector from another model, or text changed since embedding."""
         return self.exclude(embedding_model=model_name, embedded_hash=models.F("content_hash"))

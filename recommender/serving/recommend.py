@@ -334,6 +334,8 @@ def finish(
     """Attach host objects and explanations, write the ``RecommendationLog``, build the result."""
     history_ids = {e.item_id for e in history}
     because_ids = {c.because for c in picked if c.because in history_ids}
+    # Only a servable read is named: an article since unpublished or withdrawn never shows up.
+    because_ids = set(Item.objects.servable().filter(pk__in=because_ids).values_list("pk", flat=True))
     items = {
         i.pk: i
         for i in Item.objects.filter(pk__in=[c.item_id for c in picked] + list(because_ids))
@@ -458,15 +460,14 @@ def validate(
         raise RecommendationError(f"limit must be an integer from 1 to {max_limit}.")
     context = None
     if context_item is not None:
-        if isinstance(context_item, Item):
-            context = context_item
-        else:
-            try:
-                context = Item.objects.filter(pk=int(context_item)).first()
-            except (TypeError, ValueError):
-                context = None
-            if context is None:
-                raise RecommendationError(f"Unknown context item {context_item!r}.")
+        # A draft, scheduled or inactive item is as unknown as a missing id: nothing may be built on it.
+        pk = context_item.pk if isinstance(context_item, Item) else context_item
+        try:
+            context = Item.objects.servable().filter(pk=int(pk)).first()
+        except (TypeError, ValueError):
+            context = None
+        if context is None:
+            raise RecommendationError(f"Unknown context item {context_item!r}.")
     try:
         excluded = frozenset(int(pk) for pk in exclude)
     except (TypeError, ValueError) as exc:

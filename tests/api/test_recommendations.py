@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from recommender.identity import Identity
@@ -322,3 +324,25 @@ def test_list_length_defaults_and_bounds_follow_the_admin_tuning(session):
     assert client.get(url, {"limit": 3}).status_code == 200
     refused = client.get(url, {"limit": 4})
     assert refused.status_code == 400 and "3" in str(refused.json())
+
+
+@pytest.mark.parametrize("state", ["inactive", "scheduled"])
+def test_an_unservable_item_is_as_unknown_as_a_missing_one(session, state):
+    """No similar list, no context and no explanation is ever built on a withdrawn or future item."""
+    item = session.items["climate"][2]
+    change = (
+        {"is_active": False} if state == "inactive" else {"published_at": timezone.now() + timedelta(days=1)}
+    )
+    Item.objects.filter(pk=item.pk).update(**change)
+    missing = APIClient().get(reverse("recommender:similar-items", args=[99999999]))
+    hidden = APIClient().get(reverse("recommender:similar-items", args=[item.pk]))
+    assert hidden.status_code == missing.status_code == 404 and hidden.json() == missing.json()
+    url = reverse("recommender:recommendations")
+    as_context = APIClient().get(url, {"context_item": item.pk})
+    assert as_context.status_code == 400 and "Unknown context item" in as_context.json()["detail"]
+    user = factories.make_user()
+    factories.add_events(Identity(user.pk), [item])  # a one-read history: that read explains every pick
+    client = APIClient()
+    client.force_authenticate(user)
+    served = client.get(url, {"limit": 6}).json()["items"]
+    assert served and all(entry["id"] != item.pk and entry["because"] is None for entry in served)
