@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
@@ -47,6 +48,25 @@ class VisitorCsrfCheck(BasePermission):
             self.message = f"CSRF Failed: {reason}"
             return False
         return True
+
+
+class SameSiteOnly(BasePermission):
+    """A browser's post must come from this site: no other site may make its visitors' browsers send events.
+
+    Browsers say where a request comes from: ``Sec-Fetch-Site`` (cross-site is refused)
+    and, on every cross-origin POST, ``Origin`` (it must be this host, or listed in
+    ``CSRF_TRUSTED_ORIGINS``). A client that sends neither is not a browser page,
+    which is what the check is about, and goes on to authentication and throttles.
+    """
+
+    message = "Cross-site requests are refused: events must come from this site's own pages."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return request.headers.get("Sec-Fetch-Site") != "cross-site"
+        # "null" (a sandboxed frame, a file) is no site of ours either.
+        return origin == f"{request.scheme}://{request.get_host()}" or origin in settings.CSRF_TRUSTED_ORIGINS
 
 
 class OwnEventsOnly(BasePermission):

@@ -11,8 +11,11 @@ than ``MAX_EVENTS_PER_BATCH`` events) and events naming another user or visitor
 
 Bodies are JSON, also sent as ``text/plain`` because ``navigator.sendBeacon``
 can't set the content type without a CORS preflight. Signed-in users authenticated
-by session need a CSRF token (DRF's SessionAuthentication); anonymous visitors
-don't, as their SameSite=Lax cookie never travels on a cross-site post.
+by session need a CSRF token (DRF's SessionAuthentication). Any browser post from
+another site is refused by its ``Origin`` / ``Sec-Fetch-Site`` headers
+(``SameSiteOnly``): without it, a page elsewhere could make its visitors' browsers
+post events (under fresh visitor ids, their SameSite=Lax cookie staying home) and
+steer Trending.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recommender.api.permissions import HasIdentity, OwnEventsOnly
+from recommender.api.permissions import HasIdentity, OwnEventsOnly, SameSiteOnly
 from recommender.api.serializers_events import EventBatchSerializer, IngestResultSerializer
 from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
 from recommender.identity import identity_from_request
@@ -41,7 +44,7 @@ class BeaconJSONParser(JSONParser):
 class EventsView(APIView):
     """Store a batch of events for the requester; an event id sent again is stored once."""
 
-    permission_classes = [HasIdentity, OwnEventsOnly]
+    permission_classes = [SameSiteOnly, HasIdentity, OwnEventsOnly]
     throttle_classes = [RecommenderAnonThrottle, RecommenderUserThrottle]
     parser_classes = [JSONParser, BeaconJSONParser]
 
@@ -59,7 +62,9 @@ class EventsView(APIView):
             400: OpenApiResponse(
                 IngestResultSerializer, description="Malformed batch, or some events rejected"
             ),
-            403: OpenApiResponse(description="An event names another user or visitor, or CSRF failed"),
+            403: OpenApiResponse(
+                description="Sent from another site, an event names another user or visitor, or CSRF failed"
+            ),
         },
     )
     def post(self, request: Request) -> Response:

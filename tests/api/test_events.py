@@ -188,3 +188,25 @@ def test_anonymous_posts_are_throttled(visitor_client, item, monkeypatch):
     monkeypatch.setattr(RecommenderAnonThrottle, "THROTTLE_RATES", {"recommender_anon": "2/min"})
     statuses = [post(visitor_client, [{"item": item.pk, "event_type": "view"}]).status_code for _ in range(3)]
     assert statuses == [201, 201, 429]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"HTTP_ORIGIN": "https://evil.example"}, 403),
+        ({"HTTP_ORIGIN": "null"}, 403),  # a sandboxed frame elsewhere
+        ({"HTTP_SEC_FETCH_SITE": "cross-site"}, 403),
+        ({"HTTP_ORIGIN": "https://evil.example", "HTTP_SEC_FETCH_SITE": "cross-site"}, 403),
+        ({"HTTP_ORIGIN": "http://testserver", "HTTP_SEC_FETCH_SITE": "same-origin"}, 201),
+        ({"HTTP_ORIGIN": "https://shop.example", "HTTP_SEC_FETCH_SITE": "cross-site"}, 201),  # trusted
+        ({}, 201),  # not a browser page: a server-side client
+    ],
+)
+def test_events_posted_from_another_site_are_refused(visitor_client, item, settings, headers, status):
+    """Another site cannot make its visitors' browsers inject events (and steer Trending)."""
+    settings.CSRF_TRUSTED_ORIGINS = ["https://shop.example"]
+    response = post(visitor_client, [{"item": item.pk, "event_type": "view"}], **headers)
+    assert response.status_code == status, response.content
+    assert Interaction.objects.count() == (1 if status == 201 else 0)
+    if status == 403:
+        assert "this site" in response.json()["detail"]
