@@ -89,6 +89,16 @@ class DefaultRecommenderAdapter:
         """A fresh, unguessable visitor id (32 hex characters)."""
         return uuid.uuid4().hex
 
+    def tracking_allowed(self, request: HttpRequest) -> bool:
+        """Whether this request may be tracked: the consent hook (default: yes).
+
+        Return False until the visitor agreed (your consent banner's cookie, say): no
+        visitor cookie is set or read, and the events API stores nothing for the
+        request, signed-in or not; recommendations still render, unpersonalized for
+        an anonymous visitor.
+        """
+        return True
+
 
 def _unique_tags(values: Iterable[Any]) -> list[tuple[str, str]]:
     tags: dict[str, str] = {}

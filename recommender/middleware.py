@@ -7,8 +7,9 @@ cookie when the id is new or was replaced during the request (at login, see
 
 The cookie is ``HttpOnly``: tracker.js never needs the id, the server reads it
 from the cookie, so page scripts can't leak it. ``SameSite=Lax`` keeps other
-sites' forms and scripts from posting with it, which is why anonymous event
-posts need no CSRF token.
+sites' forms and scripts from posting with it (and the events API refuses their
+posts by origin). Until the adapter's ``tracking_allowed`` says yes, no id is
+read or minted and no cookie is set.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class VisitorIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         adapter = get_adapter()
+        if not adapter.tracking_allowed(request):  # no consent yet: no id, no cookie
+            request.recommender_visitor_id = ""
+            return self.get_response(request)
         known = adapter.visitor_id_for(request)
         request.recommender_visitor_id = known or adapter.new_visitor_id()
         response = self.get_response(request)

@@ -9,6 +9,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from recommender.adapter import get_adapter
 from recommender.identity import identity_from_request
 
 
@@ -67,6 +68,15 @@ class SameSiteOnly(BasePermission):
             return request.headers.get("Sec-Fetch-Site") != "cross-site"
         # "null" (a sandboxed frame, a file) is no site of ours either.
         return origin == f"{request.scheme}://{request.get_host()}" or origin in settings.CSRF_TRUSTED_ORIGINS
+
+
+class TrackingConsent(BasePermission):
+    """Events are stored only for requests the adapter's ``tracking_allowed`` consent hook allows."""
+
+    message = "Tracking is off for this visitor until they agree to it; no event was stored."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return get_adapter().tracking_allowed(request._request)
 
 
 class OwnEventsOnly(BasePermission):

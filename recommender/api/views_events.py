@@ -28,7 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recommender.api.permissions import HasIdentity, OwnEventsOnly, SameSiteOnly
+from recommender.api.permissions import HasIdentity, OwnEventsOnly, SameSiteOnly, TrackingConsent
 from recommender.api.serializers_events import EventBatchSerializer, IngestResultSerializer
 from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
 from recommender.identity import identity_from_request
@@ -44,7 +44,7 @@ class BeaconJSONParser(JSONParser):
 class EventsView(APIView):
     """Store a batch of events for the requester; an event id sent again is stored once."""
 
-    permission_classes = [SameSiteOnly, HasIdentity, OwnEventsOnly]
+    permission_classes = [SameSiteOnly, TrackingConsent, HasIdentity, OwnEventsOnly]
     throttle_classes = [RecommenderAnonThrottle, RecommenderUserThrottle]
     parser_classes = [JSONParser, BeaconJSONParser]
 
