@@ -415,6 +415,14 @@ SETTINGS: dict[str, Setting] = {
         ),
         Setting("LOG_RETENTION_DAYS", 90, int, "Days recommendation logs are kept.", min=1),
         Setting(
+            "INTERACTION_RETENTION_DAYS",
+            0,
+            int,
+            "Days events (interactions) are kept; the cleanup task deletes older ones, so training "
+            "and trending forget them too. 0 keeps them all.",
+            min=0,
+        ),
+        Setting(
             "KEEP_INACTIVE_VERSIONS",
             5,
             int,

@@ -55,15 +55,20 @@ def compute_trending() -> int:
 
 
 def cleanup() -> dict[str, int]:
-    """Delete old recommendation logs and the artifacts of surplus inactive versions; close dead runs.
+    """Delete old logs, old events (when a retention is set) and surplus artifacts; close dead runs.
 
-    Retention: ``LOG_RETENTION_DAYS`` for logs; ``KEEP_INACTIVE_VERSIONS`` newest inactive
+    Retention: ``LOG_RETENTION_DAYS`` for logs, ``INTERACTION_RETENTION_DAYS`` (when set)
+    for events; ``KEEP_INACTIVE_VERSIONS`` newest inactive
     versions keep their artifact (plus the latest previously active one, for rollback).
     A version's artifact reference is cleared *before* its files go, so no version
     ever points at a half-deleted artifact.
     """
-    cutoff = timezone.now() - timedelta(days=int(recommender_settings.LOG_RETENTION_DAYS))
+    now = timezone.now()
+    cutoff = now - timedelta(days=int(recommender_settings.LOG_RETENTION_DAYS))
     logs, _ = RecommendationLog.objects.filter(created_at__lt=cutoff).delete()
+    events = 0
+    if days := int(recommender_settings.INTERACTION_RETENTION_DAYS):
+        events, _ = Interaction.objects.filter(timestamp__lt=now - timedelta(days=days)).delete()
 
     try:
         with training_lock():
@@ -82,6 +87,6 @@ def cleanup() -> dict[str, int]:
         if ModelVersion.objects.filter(pk=version.pk, is_active=False).update(artifact_name="", checksum=""):
             artifacts.delete_stored_artifact(name)
             removed += 1
-    summary = {"logs": logs, "artifacts": removed, "stale_runs": stale}
+    summary = {"logs": logs, "events": events, "artifacts": removed, "stale_runs": stale}
     logger.info("recommender cleanup: %s", summary)
     return summary

@@ -257,6 +257,23 @@ def test_cleanup_removes_old_logs_and_surplus_artifacts(catalogue, settings):
         assert _artifact_complete(version)
 
 
+def test_cleanup_deletes_events_older_than_the_retention_only_when_one_is_set(catalogue, settings):
+    Interaction.objects.all().delete()
+    now = timezone.now()
+    for n, days in enumerate((400, 20, 0)):
+        Interaction.objects.create(
+            event_id=f"ret{n}",
+            visitor_id="v",
+            item=catalogue[0],
+            event_type="view",
+            timestamp=now - timedelta(days=days),
+        )
+    assert tasks.cleanup.delay().get()["events"] == 0  # the default keeps everything
+    settings.RECOMMENDER = {**settings.RECOMMENDER, "INTERACTION_RETENTION_DAYS": 30}
+    assert tasks.cleanup.delay().get()["events"] == 1
+    assert sorted(Interaction.objects.values_list("event_id", flat=True)) == ["ret1", "ret2"]
+
+
 def test_management_commands_mirror_the_tasks(catalogue, capsys):
     call_command("recommender_train", "--epochs", "2")
     out = capsys.readouterr().out
