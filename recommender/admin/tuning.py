@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from recommender.admin import tuning_forms
 from recommender.admin.tuning_forms import TuningForm
 from recommender.conf import recommender_settings
-from recommender.models import TuningChange, TuningSettings
+from recommender.models import HistoryAccess, TuningChange, TuningSettings
 from recommender.settings_schema import SETTINGS
 from recommender.tuning import get_tuning
 
@@ -150,6 +150,14 @@ class TuningSettingsAdmin(admin.ModelAdmin):
             by_field = {k: [e["message"] for e in v] for k, v in errors.items()}
             return JsonResponse(preview_errors(by_field, form, subject), status=400)
         data = subject.cleaned_data
+        if data["user"] is not None:  # a reader's history is about to be shown: record who looked
+            reader = get_user_model().objects.filter(pk=data["user"]).first()
+            HistoryAccess.objects.create(
+                viewed_by=request.user,
+                subject=reader,
+                subject_label=reader.get_username() if reader else str(data["user"]),
+                where="tuning preview",
+            )
         try:
             result = tuning_forms.preview(
                 form.values,
@@ -162,6 +170,25 @@ class TuningSettingsAdmin(admin.ModelAdmin):
         except ValidationError as exc:
             return JsonResponse(preview_errors(exc.message_dict, form, subject), status=400)
         return JsonResponse(result)
+
+
+@admin.register(HistoryAccess)
+class HistoryAccessAdmin(admin.ModelAdmin):
+    """Who looked at whose history, when: read-only, nobody edits or deletes the trail here."""
+
+    list_display = ("viewed_at", "viewed_by", "subject_label", "where")
+    list_select_related = ("viewed_by",)
+    date_hierarchy = "viewed_at"
+    search_fields = ("subject_label", "viewed_by__username")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: HistoryAccess | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: HistoryAccess | None = None) -> bool:
+        return False
 
 
 @admin.register(TuningChange)

@@ -1,5 +1,6 @@
 """The app's models, grouped by concern in small modules."""
 
+from recommender.models.audit import HistoryAccess
 from recommender.models.interactions import Feedback, Interaction
 from recommender.models.items import Item, ItemTag, Tag
 from recommender.models.registry import ModelVersion
@@ -9,6 +10,7 @@ from recommender.models.tuning import TuningChange, TuningSettings
 __all__ = [
     "EditorialRule",
     "Feedback",
+    "HistoryAccess",
     "Interaction",
     "Item",
     "ItemTag",

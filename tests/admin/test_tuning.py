@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from recommender.admin import tuning_forms
-from recommender.models import Interaction, RecommendationLog, TuningChange, TuningSettings
+from recommender.models import HistoryAccess, Interaction, RecommendationLog, TuningChange, TuningSettings
 from recommender.tuning import get_tuning, override_tuning
 from tests.admin import factories
 
@@ -164,6 +164,29 @@ def test_preview_for_a_user_and_its_errors(catalogue) -> None:
     invalid = client.post(url, {**form_data(DIVERSITY_LAMBDA=2), "user": "reader"})
     assert invalid.status_code == 400 and "DIVERSITY_LAMBDA" in invalid.json()["errors"]
     assert client.get(url).status_code == 405
+
+
+def test_looking_at_a_readers_history_is_recorded_and_the_record_is_read_only(catalogue) -> None:
+    reader = factories.user("reader", staff=False)
+    previewer = factories.user("previewer", perms=("view_tuningsettings", "change_tuningsettings"))
+    client = Client()
+    client.force_login(previewer)
+    url = reverse("admin:recommender_tuningsettings_preview")
+    assert client.post(url, {**form_data(), "user": "reader", "limit": 3}).status_code == 200
+    client.post(url, {**form_data(), "items": str(catalogue[0].pk), "limit": 3})  # pasted items: nobody's
+    [access] = HistoryAccess.objects.all()
+    assert (access.viewed_by, access.subject, access.subject_label) == (previewer, reader, "reader")
+    assert access.where == "tuning preview" and access.viewed_at is not None
+    auditor = Client()
+    auditor.force_login(factories.user("auditor", perms=("view_historyaccess",)))
+    listing = auditor.get(reverse("admin:recommender_historyaccess_changelist"))
+    assert listing.status_code == 200 and "reader" in listing.content.decode()
+    assert auditor.get(reverse("admin:recommender_historyaccess_add")).status_code == 403
+    superuser = Client()
+    superuser.force_login(factories.user("root", superuser=True))
+    delete = reverse("admin:recommender_historyaccess_delete", args=[access.pk])
+    assert superuser.post(delete, {"post": "yes"}).status_code == 403
+    assert HistoryAccess.objects.count() == 1
 
 
 def test_preview_errors_name_fields_by_their_labels(catalogue) -> None:
