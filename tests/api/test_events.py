@@ -186,8 +186,9 @@ def test_signed_in_users_need_a_csrf_token_visitors_do_not(user, item):
 
 def test_anonymous_posts_are_throttled(visitor_client, item, monkeypatch):
     monkeypatch.setattr(RecommenderAnonThrottle, "THROTTLE_RATES", {"recommender_anon": "2/min"})
-    statuses = [post(visitor_client, [{"item": item.pk, "event_type": "view"}]).status_code for _ in range(3)]
-    assert statuses == [201, 201, 429]
+    responses = [post(visitor_client, [{"item": item.pk, "event_type": "view"}]) for _ in range(3)]
+    assert [r.status_code for r in responses] == [201, 201, 429]
+    assert 0 < int(responses[2]["Retry-After"]) <= 60  # the tracker waits this long, then resends
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ import pytest
 from django.utils import timezone
 
 from project.news.models import Article
+from recommender.api.throttling import RecommenderAnonThrottle
 from recommender.identity import Identity
 from recommender.models import Feedback, Interaction, Item, RecommendationLog
 from recommender.tracking.reactions import REACTION_EVENTS, reaction_to
@@ -175,5 +176,58 @@ def test_a_new_visitors_home_page_shows_each_article_once(browser, live_server, 
         page.screenshot(path=str(ARTIFACTS / "home-anonymous.png"), full_page=True)
         assert page.locator(".recommender-item__link").count() >= 6
         assert len(links) == len(set(links)), links
+    finally:
+        context.close()
+
+
+def test_throttled_events_wait_for_retry_after_and_are_all_stored(browser, live_server, reader, monkeypatch):
+    """A 429 delays the tracker's batch by its Retry-After; nothing is dropped, nothing stored twice."""
+    monkeypatch.setattr(RecommenderAnonThrottle, "THROTTLE_RATES", {"recommender_anon": "1/s"})
+    item = Item.objects.order_by("pk").first()
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    statuses: list[int] = []
+    page.on("response", lambda r: statuses.append(r.status) if "/events/" in r.url else None)
+    try:
+        page.goto("/login/")  # a page with the tracker and no recommendation block
+        for n in range(5):
+            page.evaluate(
+                "([item, n]) => { window.recommenderTracker.track(item, 'click', {placement: 'p' + n});"
+                " window.recommenderTracker.flush(); }",
+                [item.pk, n],
+            )
+            page.wait_for_timeout(150)
+        clicks = Interaction.objects.filter(item=item, event_type="click", user__isnull=True)
+        assert wait_for(lambda: clicks.count() == 5, seconds=30), statuses
+        assert 429 in statuses  # it was throttled on the way
+        assert sorted(clicks.values_list("placement", flat=True)) == [f"p{n}" for n in range(5)]
+    finally:
+        context.close()
+
+
+def test_a_throttled_batch_keeps_its_attempts_and_waits(browser, live_server, reader, monkeypatch):
+    """After a 429 the batch stays queued with no attempt spent, so throttling can never drop it."""
+    monkeypatch.setattr(RecommenderAnonThrottle, "THROTTLE_RATES", {"recommender_anon": "1/m"})
+    item = Item.objects.order_by("pk").first()
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    statuses: list[int] = []
+    page.on("response", lambda r: statuses.append(r.status) if "/events/" in r.url else None)
+    try:
+        page.goto("/login/")
+        track = (
+            "(item) => { window.recommenderTracker.track(item, 'click'); window.recommenderTracker.flush(); }"
+        )
+        page.evaluate(track, item.pk)
+        page.wait_for_timeout(500)
+        page.evaluate(track, item.pk)
+        deadline = time.monotonic() + 10
+        while 429 not in statuses and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert statuses[:2] == [201, 429], statuses
+        queued = page.evaluate("() => JSON.parse(localStorage.getItem('recommender:events') || '[]')")
+        assert len(queued) == 1 and queued[0]["attempts"] == 0
+        page.wait_for_timeout(3000)  # the old backoff would have resent by now; Retry-After says ~60 s
+        assert statuses.count(429) == 1
     finally:
         context.close()

@@ -14,7 +14,9 @@
  *
  * Events get a random event_id and wait in a localStorage queue until the server
  * confirmed them, so a failed send is retried (backoff up to a minute) on this or a
- * later page; the server stores an event_id once, so a resend is harmless.
+ * later page; the server stores an event_id once, so a resend is harmless. A 429
+ * (throttled) waits for its Retry-After and costs no attempt: throttling delays
+ * events, it never drops them. The queue keeps the newest 1,000.
  * CSRF: signed-in users need the csrftoken cookie (or data-csrf-token on the script
  * tag) as X-CSRFToken. navigator.sendBeacon can't set headers, so when leaving the
  * page the tracker uses fetch(keepalive) when it has a token, else sendBeacon.
@@ -162,8 +164,12 @@
           failures = 0;
           forget(ids);
           if (readQueue().length) schedule(0);
-        } else if (response.status === 429 || response.status === 403 || response.status >= 500) {
-          countFailure(ids); // throttled, CSRF token rotated at login, server trouble: try again later
+        } else if (response.status === 429) {
+          // Throttled: the events wait (no attempt spent) until the server's Retry-After says so.
+          var wait = parseFloat(response.headers.get("Retry-After"));
+          schedule(1000 * (isFinite(wait) && wait > 0 ? Math.min(wait, 3600) : 30) + Math.random() * 1000);
+        } else if (response.status === 403 || response.status >= 500) {
+          countFailure(ids); // CSRF token rotated at login, server trouble: try again later
         } else {
           forget(ids); // 404, 405, 413...: retrying the same request can't help
         }
