@@ -4,7 +4,8 @@ E001 not a dict · E002 unknown key · E003 bad event types/weights · E004 bad
 PLACEMENTS · E005 a number out of bounds (or MAX_LIMIT < DEFAULT_LIMIT) · E006
 ARTIFACT_STORAGE not in STORAGES · E007 ADAPTER not importable · E008 CACHE_ALIAS
 not in CACHES · E009 another value of the wrong type (or a name not among its
-choices) · W001 VisitorIdMiddleware missing.
+choices) · W001 VisitorIdMiddleware missing · W002 a SQLite database whose write
+transactions are not IMMEDIATE.
 
 Types, bounds and choices come from the declaration in
 :mod:`recommender.settings_schema`; rules across settings or outside the value
@@ -71,6 +72,28 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
             hint="Add it after AuthenticationMiddleware: visitors then get a history, merged at login.",
             id="recommender.W001",
         )
+    ]
+
+
+@register()
+def check_sqlite_writes(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Concurrent event posts on SQLite fail ("database is locked") unless writes begin IMMEDIATE."""
+    return sqlite_write_warnings(settings.DATABASES)
+
+
+def sqlite_write_warnings(databases: dict[str, dict[str, Any]]) -> list[CheckMessage]:
+    """W002 for every SQLite database whose write transactions would not begin IMMEDIATE."""
+    return [
+        Warning(
+            f"DATABASES[{alias!r}] is SQLite without OPTIONS['transaction_mode'] = 'IMMEDIATE'.",
+            hint="Two tracker posts at once then fail with 'database is locked'. Set "
+            '"OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20, '
+            '"init_command": "PRAGMA journal_mode=WAL;"} (see project/settings.py).',
+            id="recommender.W002",
+        )
+        for alias, db in databases.items()
+        if db.get("ENGINE") == "django.db.backends.sqlite3"
+        and str((db.get("OPTIONS") or {}).get("transaction_mode", "")).upper() != "IMMEDIATE"
     ]
 
 
