@@ -21,7 +21,7 @@ from itertools import islice
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -214,17 +214,47 @@ def _ingest_chunk(chunk: list[EventInput]) -> tuple[list[Interaction], int]:
         )
     if not rows:
         return [], repeated
-    with transaction.atomic():
-        wanted = sorted({row.item_id for row in rows.values()})
-        locked = Item.objects.select_for_update().filter(pk__in=wanted).order_by("pk")
-        missing = set(wanted) - set(locked.values_list("pk", flat=True))
-        if missing:
-            raise TrackingError(f"Unknown item ids: {sorted(missing)}.")
-        stored = set(Interaction.objects.filter(event_id__in=list(rows)).values_list("event_id", flat=True))
-        new = [row for event_id, row in rows.items() if event_id not in stored]
-        Interaction.objects.bulk_create(new, ignore_conflicts=True)
-        _bump_counters(new)
+    wanted = sorted({row.item_id for row in rows.values()})
+    try:
+        with transaction.atomic():
+            _lock_event_ids(list(rows))
+            missing = set(wanted) - set(Item.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+            if missing:
+                raise TrackingError(f"Unknown item ids: {sorted(missing)}.")
+            stored = set(
+                Interaction.objects.filter(event_id__in=list(rows)).values_list("event_id", flat=True)
+            )
+            new = [row for event_id, row in rows.items() if event_id not in stored]
+            Interaction.objects.bulk_create(new, ignore_conflicts=True)
+            _bump_counters(new)
+    except IntegrityError as exc:  # an item deleted while the batch was stored (the foreign key, at commit)
+        gone = set(wanted) - set(Item.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+        raise TrackingError(f"Unknown item ids: {sorted(gone)}.") from exc
     return new, repeated + len(stored)
+
+
+EVENT_LOCK_SPACE = 0x5245  # the first key of the two-key advisory locks on event ids ("RE")
+
+
+def _lock_event_ids(event_ids: list[str]) -> None:
+    """Serialize batches that carry the same event ids, and only those (PostgreSQL).
+
+    Two posts of one batch must not both count an event as new: each takes a
+    transaction-scoped advisory lock per event id, in one sorted order, before
+    looking for them. Unlike locking the items' rows, batches about the same hot
+    item but with other events never wait for each other. SQLite needs nothing:
+    its IMMEDIATE write transactions already run one at a time.
+    """
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Volatile functions in the select list run after the ORDER BY: one order for everyone.
+            "SELECT pg_advisory_xact_lock(%s, key) FROM "
+            "(SELECT DISTINCT hashtext(id) AS key FROM unnest(%s::text[]) AS id) AS keys ORDER BY key",
+            [EVENT_LOCK_SPACE, event_ids],
+        )
 
 
 def _bump_counters(rows: list[Interaction]) -> None:

@@ -82,3 +82,22 @@ def test_overlapping_batches_in_opposite_item_order_neither_deadlock_nor_double_
     assert Interaction.objects.count() == 30
     assert Item.objects.get(pk=a.pk).click_count + Item.objects.get(pk=b.pk).click_count == 30
     assert Item.objects.get(pk=a.pk).click_count == 10 + 5
+
+
+def test_a_batch_locks_its_event_ids_never_the_hot_item_row():
+    """Batches about one hot item with different events must not queue behind each other's row locks."""
+    from django.test.utils import CaptureQueriesContext
+
+    from recommender.tracking.events import EventInput, ingest
+
+    item = factories.make_item("Hot story")
+    events = [
+        EventInput(item_id=item.pk, event_type="view", visitor_id="v1", event_id=f"hot-{n}") for n in range(3)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        assert ingest(events).created == 3
+    sql = [q["sql"].upper() for q in queries]
+    assert not [q for q in sql if "FOR UPDATE" in q or "FOR NO KEY UPDATE" in q]
+    assert any("PG_ADVISORY_XACT_LOCK" in q for q in sql)
+    item.refresh_from_db()
+    assert item.view_count == 3  # the counter still moves, by one UPDATE ... SET count = count + n
