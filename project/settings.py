@@ -132,7 +132,13 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_THROTTLE_RATES": {"recommender_anon": "120/min", "recommender_user": "600/min"},
+    # Per account, per visitor id, and per IP as a ceiling for all behind one address. Behind a
+    # load balancer or proxy, add "NUM_PROXIES": <how many> so client IPs come from X-Forwarded-For.
+    "DEFAULT_THROTTLE_RATES": {
+        "recommender_user": "600/min",
+        "recommender_visitor": "120/min",
+        "recommender_anon": "1200/min",
+    },
 }
 # Swagger UI and Redoc from the sidecar's static files: the docs pages work with no internet.
 SPECTACULAR_SETTINGS = {

@@ -26,7 +26,11 @@ from rest_framework.views import APIView
 from recommender.api import serializers as api
 from recommender.api.pagination import HistoryPagination
 from recommender.api.permissions import HasIdentity, ModelVersionPermission, VisitorCsrfCheck
-from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
+from recommender.api.throttling import (
+    RecommenderAnonThrottle,
+    RecommenderUserThrottle,
+    RecommenderVisitorThrottle,
+)
 from recommender.identity import identity_from_request
 from recommender.models import Interaction, Item, ModelVersion
 from recommender.serving import related
@@ -80,7 +84,7 @@ def _list_response(build: Callable[[], Recommendations | dict[str, Any]]) -> Res
 class ServingView(APIView):
     """Base of the serving views: throttled per anonymous visitor and per user."""
 
-    throttle_classes = [RecommenderAnonThrottle, RecommenderUserThrottle]
+    throttle_classes = [RecommenderUserThrottle, RecommenderVisitorThrottle, RecommenderAnonThrottle]
 
 
 class RecommendationsView(ServingView):

@@ -30,7 +30,11 @@ from rest_framework.views import APIView
 
 from recommender.api.permissions import HasIdentity, OwnEventsOnly, SameSiteOnly, TrackingConsent
 from recommender.api.serializers_events import EventBatchSerializer, IngestResultSerializer
-from recommender.api.throttling import RecommenderAnonThrottle, RecommenderUserThrottle
+from recommender.api.throttling import (
+    RecommenderAnonThrottle,
+    RecommenderUserThrottle,
+    RecommenderVisitorThrottle,
+)
 from recommender.identity import identity_from_request
 from recommender.tracking.events import EventInput, TrackingError, ingest
 
@@ -45,7 +49,7 @@ class EventsView(APIView):
     """Store a batch of events for the requester; an event id sent again is stored once."""
 
     permission_classes = [SameSiteOnly, TrackingConsent, HasIdentity, OwnEventsOnly]
-    throttle_classes = [RecommenderAnonThrottle, RecommenderUserThrottle]
+    throttle_classes = [RecommenderUserThrottle, RecommenderVisitorThrottle, RecommenderAnonThrottle]
     parser_classes = [JSONParser, BeaconJSONParser]
 
     def permission_denied(

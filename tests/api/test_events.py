@@ -9,7 +9,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from recommender.api.throttling import RecommenderAnonThrottle
+from recommender.api.throttling import RecommenderAnonThrottle, RecommenderVisitorThrottle
 from recommender.conf import recommender_settings
 from recommender.models import Interaction
 from recommender.visitor_cookie import visitor_id_from_cookie
@@ -189,6 +189,44 @@ def test_anonymous_posts_are_throttled(visitor_client, item, monkeypatch):
     responses = [post(visitor_client, [{"item": item.pk, "event_type": "view"}]) for _ in range(3)]
     assert [r.status_code for r in responses] == [201, 201, 429]
     assert 0 < int(responses[2]["Retry-After"]) <= 60  # the tracker waits this long, then resends
+
+
+def _rates(monkeypatch, *, visitor: str, ip: str) -> None:
+    monkeypatch.setattr(RecommenderVisitorThrottle, "THROTTLE_RATES", {"recommender_visitor": visitor})
+    monkeypatch.setattr(RecommenderAnonThrottle, "THROTTLE_RATES", {"recommender_anon": ip})
+
+
+def test_visitors_behind_one_ip_have_buckets_of_their_own(item, monkeypatch):
+    _rates(monkeypatch, visitor="2/min", ip="100/min")
+    first, neighbour = factories.visitor_client(), factories.visitor_client()  # same REMOTE_ADDR
+    view = [{"item": item.pk, "event_type": "view"}]
+    assert [post(first, view).status_code for _ in range(3)] == [201, 201, 429]
+    assert post(neighbour, view).status_code == 201
+
+
+def test_the_ip_bucket_is_a_ceiling_for_everyone_behind_it(item, monkeypatch):
+    _rates(monkeypatch, visitor="100/min", ip="3/min")
+    view = [{"item": item.pk, "event_type": "view"}]
+    assert [post(factories.visitor_client(), view).status_code for _ in range(4)] == [201, 201, 201, 429]
+
+
+def test_behind_a_proxy_num_proxies_gives_each_client_its_ip(item, monkeypatch, settings):
+    """Without NUM_PROXIES the IP is the proxy's (a forged X-Forwarded-For buys no new bucket);
+    with it, each client's own address from X-Forwarded-For."""
+    _rates(monkeypatch, visitor="100/min", ip="1/min")
+    view = [{"item": item.pk, "event_type": "view"}]
+
+    def from_client(ip: str) -> int:
+        return post(
+            factories.visitor_client(), view, HTTP_X_FORWARDED_FOR=ip, REMOTE_ADDR="10.0.0.1"
+        ).status_code
+
+    assert [from_client("203.0.113.5"), from_client("198.51.100.7")] == [201, 429]  # the proxy's bucket
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    cache = RecommenderAnonThrottle.cache
+    cache.clear()
+    assert [from_client("203.0.113.5"), from_client("198.51.100.7")] == [201, 201]
+    assert from_client("203.0.113.5") == 429
 
 
 @pytest.mark.parametrize(
