@@ -12,6 +12,7 @@ which every key carries.
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 from django.core.cache import BaseCache, caches
@@ -19,13 +20,73 @@ from django.db.models.signals import post_delete, post_save
 
 from recommender.conf import recommender_settings
 
+logger = logging.getLogger(__name__)
+
 PREFIX = "recommender"
 GENERATION_TIMEOUT = 60 * 60 * 24 * 30
 
 
-def cache() -> BaseCache:
-    """The cache named by ``CACHE_ALIAS``."""
-    return caches[recommender_settings.CACHE_ALIAS]
+class SafeCache:
+    """The configured cache, with an outage turned into cache misses instead of errors.
+
+    Every read of a served list, every content save (the generation bump) and the
+    model check go through the cache: a Redis restart must cost speed, never a page or
+    a save. A failing ``get`` returns the default, ``set`` and ``delete`` do nothing,
+    ``add`` answers True (go ahead: a debounce that can't be recorded must not stop
+    the work it guards) and ``incr`` raises ValueError, as for a missing key.
+    """
+
+    def __init__(self, backend: BaseCache) -> None:
+        self.backend = backend
+
+    def _failed(self, operation: str) -> None:
+        logger.warning("recommender cache %s failed; going on without the cache", operation, exc_info=True)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self.backend.get(key, default)
+        except Exception:
+            self._failed("get")
+            return default
+
+    def set(self, key: str, value: Any, timeout: Any = None) -> None:
+        try:
+            self.backend.set(key, value, timeout)
+        except Exception:
+            self._failed("set")
+
+    def add(self, key: str, value: Any, timeout: Any = None) -> bool:
+        try:
+            return self.backend.add(key, value, timeout)
+        except Exception:
+            self._failed("add")
+            return True
+
+    def incr(self, key: str, delta: int = 1) -> int:
+        try:
+            return self.backend.incr(key, delta)
+        except ValueError:
+            raise
+        except Exception as exc:
+            self._failed("incr")
+            raise ValueError(key) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self.backend.delete(key)
+        except Exception:
+            self._failed("delete")
+
+    def clear(self) -> None:
+        try:
+            self.backend.clear()
+        except Exception:
+            self._failed("clear")
+
+
+def cache() -> SafeCache:
+    """The cache named by ``CACHE_ALIAS``, safe against an outage (see ``SafeCache``)."""
+    return SafeCache(caches[recommender_settings.CACHE_ALIAS])
 
 
 def identity_key(identity: Any) -> str:
@@ -65,7 +126,7 @@ def _bump(key: str) -> None:
     if not store.add(key, 1, GENERATION_TIMEOUT):
         try:
             store.incr(key)
-        except ValueError:  # expired between add and incr
+        except ValueError:  # expired between add and incr (or the cache is down)
             store.set(key, 1, GENERATION_TIMEOUT)
 
 

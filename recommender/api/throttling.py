@@ -14,6 +14,7 @@ proxy every request seems to come from the proxy and all share one IP bucket.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rest_framework.request import Request
@@ -22,12 +23,22 @@ from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, User
 
 from recommender.identity import identity_from_request
 
+logger = logging.getLogger(__name__)
+
 
 class _RateWithDefault:
     default_rate = ""
 
     def get_rate(self) -> str | None:
         return self.THROTTLE_RATES.get(self.scope, self.default_rate)  # type: ignore[attr-defined]
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        """Let the request through when the cache that keeps the counts is down: an outage is no 500."""
+        try:
+            return super().allow_request(request, view)  # type: ignore[misc]
+        except Exception:
+            logger.warning("throttle cache unavailable; request allowed", exc_info=True)
+            return True
 
 
 class RecommenderAnonThrottle(_RateWithDefault, AnonRateThrottle):
