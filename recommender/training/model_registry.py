@@ -8,6 +8,7 @@ so no process loads a version the database does not yet call active.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -47,6 +48,11 @@ def activate(version: ModelVersion | int | str, *, by: Any = None) -> ModelVersi
     missing = [f for f in ARTIFACT_FILES if not storage.exists(f"{version.artifact_name}/{f}")]
     if missing:
         raise ModelRegistryError(f"Artifact of {version.name} is missing {', '.join(missing)}")
+    if version.checksum and _stored_checksum(version) != version.checksum:
+        raise ModelRegistryError(
+            f"Artifact of {version.name} is corrupt or truncated: its weights do not match the checksum "
+            "recorded at training time"
+        )
     with transaction.atomic():
         ModelVersion.objects.select_for_update().filter(is_active=True).exclude(pk=version.pk).update(
             is_active=False
@@ -57,6 +63,15 @@ def activate(version: ModelVersion | int | str, *, by: Any = None) -> ModelVersi
         transaction.on_commit(lambda: model_activated.send(sender=ModelVersion, version=version))
     logger.info("activated recommender model %s%s", version.name, f" by {by}" if by else "")
     return version
+
+
+def _stored_checksum(version: ModelVersion) -> str:
+    """sha256 of the stored weights, read in chunks (a refused activation beats serving garbage)."""
+    digest = hashlib.sha256()
+    with artifact_storage().open(f"{version.artifact_name}/model.safetensors", "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def rollback(*, by: Any = None) -> ModelVersion:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from recommender.models import ModelVersion
@@ -114,3 +115,25 @@ def test_new_item_boost_setting_applies_when_a_model_loads(session, settings):
     settings.RECOMMENDER = {**TEST_SETTINGS, "NEW_ITEM_BOOST": 1.5}
     model_store.invalidate()
     assert model_store.get_active().recommender.new_item_boost == 1.5
+
+
+def test_a_truncated_artifact_is_refused_and_the_old_model_keeps_serving(session, trained_models):
+    old = model_store.get_active()
+    name, checksum = artifacts.store_artifact("truncated", trained_models[1])
+    storage = artifacts.artifact_storage()
+    weights = f"{name}/model.safetensors"
+    with storage.open(weights, "rb") as handle:
+        half = handle.read()[: storage.size(weights) // 2]
+    storage.delete(weights)
+    storage.save(weights, ContentFile(half))
+    broken = ModelVersion.objects.create(
+        name="truncated", status=ModelVersion.Status.SUCCEEDED, artifact_name=name, checksum=checksum
+    )
+    with pytest.raises(model_registry.ModelRegistryError, match="corrupt or truncated"):
+        model_registry.activate(broken)
+    assert ModelVersion.objects.active() == session.version
+    # Even forced active behind the registry's back, the store refuses it and keeps the old model.
+    ModelVersion.objects.update(is_active=False)
+    ModelVersion.objects.filter(pk=broken.pk).update(is_active=True)
+    model_store.invalidate()
+    assert model_store.get_active() is old
