@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
@@ -12,6 +14,8 @@ from project.news.models import Article, Topic
 from recommender.identity import identity_from_request
 from recommender.models import Item
 from recommender.tracking.reactions import reaction_to
+
+logger = logging.getLogger(__name__)
 
 LATEST_ON_HOME = 12
 PER_PAGE = 20
@@ -42,7 +46,7 @@ def article(request: HttpRequest, slug: str) -> HttpResponse:
     """
     articles = Article.objects.all() if request.user.is_staff else Article.objects.published()
     obj = get_object_or_404(articles.select_related("previous").prefetch_related("tags"), slug=slug)
-    item_id = _item_id(obj)
+    item_id, reaction = _tracking(request, obj)
     return render(
         request,
         "news/article.html",
@@ -50,7 +54,7 @@ def article(request: HttpRequest, slug: str) -> HttpResponse:
             "article": obj,
             "continuations": obj.continuations.published().order_by("published_at"),
             "item_id": item_id,
-            "reaction": reaction_to(identity_from_request(request), item_id) if item_id else None,
+            "reaction": reaction,
             "topics": Topic.objects.all(),
         },
     )
@@ -70,6 +74,19 @@ def tag(request: HttpRequest, slug: str) -> HttpResponse:
             "topics": Topic.objects.all(),
         },
     )
+
+
+def _tracking(request: HttpRequest, article: Article) -> tuple[int | None, str | None]:
+    """(Item id, the reader's reaction) for the tracker and the buttons; (None, None) on failure.
+
+    The article is the page; tracking is an extra that must never cost it.
+    """
+    try:
+        item_id = _item_id(article)
+        return item_id, reaction_to(identity_from_request(request), item_id) if item_id else None
+    except Exception:
+        logger.exception("recommender unavailable; the article renders without tracking")
+        return None, None
 
 
 def _item_id(article: Article) -> int | None:
