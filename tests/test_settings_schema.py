@@ -139,6 +139,9 @@ def test_the_docs_list_every_setting_with_its_bounds_and_whether_it_is_tuned() -
 def test_the_api_bounds_come_from_the_declaration() -> None:
     limit = LimitQuerySerializer().fields["limit"]
     assert limit.min_value == SETTINGS["DEFAULT_LIMIT"].min
+    assert (
+        limit.max_value == recommender_settings.MAX_LIMIT
+    )  # what the schema publishes and validation applies
     window = TrendingQuerySerializer().fields["window_hours"]
     hours = SETTINGS["TRENDING_WINDOW_HOURS"]
     assert window.choices and all(hours.min <= w <= hours.max for w in window.choices)  # a fixed set

@@ -32,6 +32,17 @@ class HistoryPagination(PageNumberPagination):
             return self.page_size
         return _bounded_int(self.page_size_query_param, raw, 1, self.max_page_size)
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        """DRF's parameters with the bounds this class enforces, so clients (and fuzzers) know them."""
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {
+            self.page_query_param: {"minimum": 1},
+            self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size},
+        }
+        for parameter in parameters:
+            parameter["schema"] = {**parameter["schema"], **bounds.get(parameter["name"], {})}
+        return parameters
+
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
         raw = request.query_params.get(self.page_query_param)
         if raw is not None and raw != "last":

@@ -31,7 +31,11 @@ def item_url(item: Item, obj: Any = None) -> str:
 
 
 class LimitField(serializers.IntegerField):
-    """``limit`` bounded by ``MAX_LIMIT`` as configured when the request arrives (tunable at run time)."""
+    """``limit`` bounded by ``MAX_LIMIT`` as configured when the request arrives (tunable at run time).
+
+    ``max_value`` is read from the tuning each time, so the schema publishes the bound
+    the validation applies (drf-spectacular reads it when the schema is requested).
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
@@ -39,20 +43,28 @@ class LimitField(serializers.IntegerField):
         kwargs.setdefault("help_text", f"How many items, {MIN_LIMIT} to the MAX_LIMIT setting.")
         super().__init__(**kwargs)
 
+    @property
+    def max_value(self) -> int:
+        return int(get_tuning().max_limit)
+
+    @max_value.setter
+    def max_value(self, value: Any) -> None:
+        """IntegerField sets it from kwargs; the bound is always the tuning's."""
+
     def to_internal_value(self, data: Any) -> int:
         value = super().to_internal_value(data)
-        maximum = int(get_tuning().max_limit)
-        if value > maximum:
-            raise serializers.ValidationError(f"Ensure this value is less than or equal to {maximum}.")
+        if value > self.max_value:
+            raise serializers.ValidationError(f"Ensure this value is less than or equal to {self.max_value}.")
         return value
 
 
 class PlacementField(serializers.CharField):
-    """A placement name from the ``PLACEMENTS`` setting."""
+    """A placement name from the ``PLACEMENTS`` setting; empty (``?placement=``) means the default."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("allow_blank", True)  # DRF reads an empty query value as "not given"
         kwargs.setdefault("help_text", "A placement from the PLACEMENTS setting (e.g. home, article).")
         super().__init__(**kwargs)
 

@@ -159,3 +159,14 @@ class IngestResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     errors = serializers.DictField(required=False, help_text='{"<index>": {"<field>": ["message"]}}')
+
+
+class IngestRejectionSerializer(serializers.Serializer):
+    """A 400 of POST events/: some events rejected (what was stored, and why the rest was not),
+    or the whole batch refused, with the reason under events or detail."""
+
+    created = serializers.IntegerField(required=False)
+    duplicates = serializers.IntegerField(required=False)
+    errors = serializers.DictField(required=False, help_text='{"<index>": {"<field>": ["message"]}}')
+    events = serializers.JSONField(required=False, help_text="Why the batch itself was refused.")
+    detail = serializers.CharField(required=False)

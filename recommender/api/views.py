@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from recommender.api import serializers as api
 from recommender.api.pagination import HistoryPagination
 from recommender.api.permissions import HasIdentity, ModelVersionPermission, VisitorCsrfCheck
+from recommender.api.schema import VisitorAwareSchema
 from recommender.api.throttling import (
     RecommenderAnonThrottle,
     RecommenderUserThrottle,
@@ -34,7 +35,12 @@ from recommender.api.throttling import (
 from recommender.identity import identity_from_request
 from recommender.models import Interaction, Item, ModelVersion
 from recommender.serving import related
-from recommender.serving.recommend import RecommendationError, Recommendations, recommend_rendered
+from recommender.serving.recommend import (
+    RecommendationError,
+    Recommendations,
+    UnknownItem,
+    recommend_rendered,
+)
 from recommender.tracking import feedback, interests, privacy
 from recommender.training import model_registry
 from recommender.tuning import get_tuning
@@ -76,6 +82,8 @@ def _list_response(build: Callable[[], Recommendations | dict[str, Any]]) -> Res
     """Serialize the list ``build()`` returns (unless it is already); rejected arguments answer 400."""
     try:
         recs = build()
+    except UnknownItem as exc:  # a draft is as unknown as a missing id
+        raise NotFound(str(exc)) from exc
     except RecommendationError as exc:
         raise InvalidRequest(str(exc)) from exc
     return Response(recs if isinstance(recs, dict) else serialize_list(recs))
@@ -83,6 +91,8 @@ def _list_response(build: Callable[[], Recommendations | dict[str, Any]]) -> Res
 
 class ServingView(APIView):
     """Base of the serving views: throttled per anonymous visitor and per user."""
+
+    schema = VisitorAwareSchema()
 
     throttle_classes = [RecommenderUserThrottle, RecommenderVisitorThrottle, RecommenderAnonThrottle]
 
@@ -94,7 +104,7 @@ class RecommendationsView(ServingView):
 
     @extend_schema(
         parameters=[api.RecommendationsQuerySerializer],
-        responses={200: api.RecommendationsSerializer, 400: ERROR},
+        responses={200: api.RecommendationsSerializer, 400: ERROR, 404: NOT_FOUND},
     )
     def get(self, request: Request) -> Response:
         params = _params(api.RecommendationsQuerySerializer, request.query_params)

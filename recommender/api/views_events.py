@@ -29,7 +29,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recommender.api.permissions import HasIdentity, OwnEventsOnly, SameSiteOnly, TrackingConsent
-from recommender.api.serializers_events import EventBatchSerializer, IngestResultSerializer
+from recommender.api.schema import VisitorAwareSchema
+from recommender.api.serializers_events import (
+    EventBatchSerializer,
+    IngestRejectionSerializer,
+    IngestResultSerializer,
+)
 from recommender.api.throttling import (
     RecommenderAnonThrottle,
     RecommenderUserThrottle,
@@ -49,6 +54,7 @@ class EventsView(APIView):
     """Store a batch of events for the requester; an event id sent again is stored once."""
 
     permission_classes = [SameSiteOnly, TrackingConsent, HasIdentity, OwnEventsOnly]
+    schema = VisitorAwareSchema()
     throttle_classes = [RecommenderUserThrottle, RecommenderVisitorThrottle, RecommenderAnonThrottle]
     parser_classes = [JSONParser, BeaconJSONParser]
 
@@ -64,7 +70,7 @@ class EventsView(APIView):
             201: IngestResultSerializer,
             200: OpenApiResponse(IngestResultSerializer, description="Every event had been stored before"),
             400: OpenApiResponse(
-                IngestResultSerializer, description="Malformed batch, or some events rejected"
+                IngestRejectionSerializer, description="Malformed batch, or some events rejected"
             ),
             403: OpenApiResponse(
                 description="Sent from another site, an event names another user or visitor, or CSRF failed"

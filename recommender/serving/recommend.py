@@ -69,6 +69,10 @@ class RecommendationError(ValueError):
     """A bad argument (placement, limit, page token, context item); the API answers 400 with the text."""
 
 
+class UnknownItem(RecommendationError):
+    """A context item that does not exist or may not be shown (draft, scheduled, inactive): a 404."""
+
+
 @dataclass
 class RecommendedItem:
     """One served item: the host object, why it is here and where."""
@@ -467,7 +471,7 @@ def validate(
         except (TypeError, ValueError):
             context = None
         if context is None:
-            raise RecommendationError(f"Unknown context item {context_item!r}.")
+            raise UnknownItem(f"Unknown context item {context_item!r}.")
     try:
         excluded = frozenset(int(pk) for pk in exclude)
     except (TypeError, ValueError) as exc:
