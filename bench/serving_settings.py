@@ -13,7 +13,11 @@ ROOT_URLCONF = "bench.serving"  # the bare endpoint beside the whole demo site
 RECOMMENDER = {**RECOMMENDER, "EMBEDDER": EMBEDDER_NAME, "TRAIN_CONFIG": {}}
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"recommender_anon": RATE, "recommender_visitor": RATE, "recommender_user": RATE},
+    "DEFAULT_THROTTLE_RATES": {
+        "recommender_anon": RATE,
+        "recommender_visitor": RATE,
+        "recommender_user": RATE,
+    },
 }
 # The demo's locmem cache keeps 300 entries; 200 readers' lists, generations and throttle
 # histories need more, or "cached" requests would be misses.
