@@ -101,3 +101,16 @@ def test_a_batch_locks_its_event_ids_never_the_hot_item_row():
     assert any("PG_ADVISORY_XACT_LOCK" in q for q in sql)
     item.refresh_from_db()
     assert item.view_count == 3  # the counter still moves, by one UPDATE ... SET count = count + n
+
+
+def test_batches_over_the_same_items_in_opposite_orders_never_deadlock():
+    """Counter rows are locked in item id order, whatever the order of a batch's events."""
+    items = [factories.make_item(f"Story {n}") for n in range(6)]
+    visitor_id = factories.new_visitor_id()
+    forward = [{"item": i.pk, "event_type": "view"} for i in items] * 5
+    batches = [forward if n % 2 else forward[::-1] for n in range(THREADS)]
+    results = post_concurrently(batches, visitor_id)
+    assert [r["status"] for r in results] == [201] * THREADS, results
+    for item in items:
+        item.refresh_from_db()
+        assert item.view_count == 5 * THREADS
