@@ -41,11 +41,13 @@ class LimitField(serializers.IntegerField):
         kwargs.setdefault("required", False)
         kwargs.setdefault("min_value", MIN_LIMIT)
         kwargs.setdefault("help_text", f"How many items, {MIN_LIMIT} to the MAX_LIMIT setting.")
+        self._built = False  # IntegerField.__init__ must not freeze the bound into a validator
         super().__init__(**kwargs)
+        self._built = True
 
     @property
-    def max_value(self) -> int:
-        return int(get_tuning().max_limit)
+    def max_value(self) -> int | None:
+        return int(get_tuning().max_limit) if self.__dict__.get("_built") else None
 
     @max_value.setter
     def max_value(self, value: Any) -> None:

@@ -158,6 +158,7 @@ def test_like_and_not_for_me_toggle_and_undo_in_the_browser(browser, live_server
             "clear_reaction",
         ]
     finally:
+        page.route("**/api/recommender/events/**", lambda route: route.abort())  # the read beacon on close
         context.close()
 
 
@@ -167,6 +168,7 @@ def test_a_new_visitors_home_page_shows_each_article_once(browser, live_server, 
         Item.objects.filter(pk=item.pk).update(trending_score=float(n))
     context = browser.new_context(viewport={"width": 1280, "height": 1600}, base_url=live_server.url)
     page = context.new_page()
+    page.route("**/api/recommender/events/**", lambda route: route.abort())  # no request outlives the test
     try:
         page.goto("/")
         links = page.eval_on_selector_all(
@@ -202,6 +204,7 @@ def test_throttled_events_wait_for_retry_after_and_are_all_stored(browser, live_
         assert 429 in statuses  # it was throttled on the way
         assert sorted(clicks.values_list("placement", flat=True)) == [f"p{n}" for n in range(5)]
     finally:
+        page.route("**/api/recommender/events/**", lambda route: route.abort())  # the queue's beacon on close
         context.close()
 
 
@@ -230,4 +233,5 @@ def test_a_throttled_batch_keeps_its_attempts_and_waits(browser, live_server, re
         page.wait_for_timeout(3000)  # the old backoff would have resent by now; Retry-After says ~60 s
         assert statuses.count(429) == 1
     finally:
+        page.route("**/api/recommender/events/**", lambda route: route.abort())  # the queue's beacon on close
         context.close()
