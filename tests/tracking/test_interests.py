@@ -18,6 +18,7 @@ from recommender.tracking.interests import (
     recompute_profile,
     related_tags,
     update_interests,
+    update_interests_many,
 )
 from recommender.tracking.privacy import set_personalization
 from tests.serving import factories
@@ -46,6 +47,30 @@ def test_incremental_update_adds_only_new_events_and_matches_a_recompute(session
     updated = update_interests(visitor).interests
     assert updated["football"] > updated["technology"] and "football" not in before
     assert recompute_profile(visitor).interests == pytest.approx(updated, rel=1e-3)
+
+
+def test_many_profiles_update_at_once_as_they_would_one_by_one(session):
+    """The bulk path (a big batch's readers) gives each profile what update_interests gives it."""
+    pairs = [
+        (factories.user_identity(), factories.user_identity()),
+        (factories.visitor_identity(), factories.visitor_identity()),
+    ]
+    for first, second in pairs:
+        for identity in (first, second):
+            factories.add_events(identity, session.items["technology"][:2])
+    fresh = update_interests_many([identity for pair in pairs for identity in pair])  # no profile yet
+    assert fresh == 4
+    for first, second in pairs:
+        for identity in (first, second):
+            factories.add_events(identity, session.items["football"][:3], "like")
+            Interaction.objects.filter(event_type="like").update(
+                created_at=timezone.now() + timedelta(seconds=1)
+            )
+    by_one = [update_interests(first).interests for first, _ in pairs]
+    assert update_interests_many([second for _, second in pairs]) == 2
+    for (_, second), expected in zip(pairs, by_one, strict=True):
+        got = Profile.objects.for_identity(second).get().interests
+        assert set(got) == {"technology", "football"} and got == pytest.approx(expected, rel=1e-3)
 
 
 def test_older_events_weigh_less_and_dislikes_subtract(session):
