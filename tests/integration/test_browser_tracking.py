@@ -30,6 +30,7 @@ serving_settings = serving.serving_settings  # settings, artifact storage in tmp
 trained_models = serving.trained_models
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "serving"
+QUEUE_EMPTY = "() => JSON.parse(localStorage.getItem('recommender:events') || '[]').length === 0"
 PASSWORD = "reader-password"
 
 
@@ -152,6 +153,8 @@ def test_like_and_not_for_me_toggle_and_undo_in_the_browser(browser, live_server
         assert reaction_to(Identity(reader.pk), item.pk) is None
         page.reload()  # the state comes from the server
         assert page.locator('.reactions [aria-pressed="true"]').count() == 0
+        # The reloaded page's view event: let it land, so no request is in flight at teardown.
+        page.wait_for_function(QUEUE_EMPTY, timeout=20_000)
         assert list(reactions.order_by("timestamp").values_list("event_type", flat=True)) == [
             "like",
             "dislike",
