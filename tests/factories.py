@@ -119,3 +119,19 @@ def worker_mode() -> Iterator[None]:
         yield
     finally:
         current_app.conf.update(CELERY_TASK_ALWAYS_EAGER=before)
+
+
+def isolate_model_state(settings, path) -> None:
+    """Artifacts stored under ``path``, no cached list and no loaded model: one test's model stays its own."""
+    from recommender.caching import cache
+    from recommender.serving import model_store
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(path)},
+        },
+    }
+    cache().clear()
+    model_store.invalidate()

@@ -486,6 +486,7 @@ class Recommender:
         """
         variants: list[tuple[list[int], list[int], list[int]]] = []
         owners: list[tuple[int, int | None, str | None]] = []  # (history, left-out item, group)
+        whole: dict[int, list[str]] = {}  # per history: groups holding all of it, the evidence entire
         for b, (items, types, gaps) in enumerate(rows):
             distinct = list(dict.fromkeys(items))
             if len(distinct) < 2:
@@ -493,6 +494,7 @@ class Recommender:
             newest = list(dict.fromkeys(reversed(items)))[:EXPLAIN_EVENTS]
             sets = [({item}, item, None) for item in newest]
             named = self._group_columns(state, groups[b], distinct).items()
+            whole[b] = [name for name, cols in named if len(cols) == len(distinct)]
             partial = [(name, cols) for name, cols in named if len(cols) < len(distinct)]
             for name, cols in sorted(partial, key=lambda g: -len(g[1]))[:EXPLAIN_GROUPS]:
                 sets.append((cols, None, name))
@@ -509,13 +511,6 @@ class Recommender:
         out: list[list[tuple[str | None, str | None]]] = []
         for b, (items, _, _) in enumerate(rows):
             mine = [v for v, owner in enumerate(owners) if owner[0] == b]
-            distinct = list(dict.fromkeys(items))
-            # A group holding the whole history is all the evidence there is, like a lone item.
-            whole = [
-                n
-                for n, c in self._group_columns(state, groups[b], distinct).items()
-                if len(c) == len(distinct)
-            ]
             if not mine:  # one distinct item: it is the whole evidence
                 out.append([(state.item_ids[items[0] - 1], None)] * chosen.size(1))
                 continue
@@ -533,8 +528,8 @@ class Recommender:
                     reasons.append((state.item_ids[owners[mine[i_at]][1] - 1], None))
                 elif d_group >= MIN_INFLUENCE:
                     reasons.append((None, owners[mine[g_at]][2]))
-                elif whole:
-                    reasons.append((None, whole[0]))
+                elif whole[b]:  # a group holding the whole history is all the evidence, like a lone item
+                    reasons.append((None, whole[b][0]))
                 else:
                     reasons.append((None, None))
             out.append(reasons)

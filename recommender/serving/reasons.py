@@ -19,10 +19,9 @@ def reason_text(rec: Any) -> str:
         return _("Because you read “%(title)s”") % {"title": rec.because.title}
     if rec.because_tag is not None:
         return _("Because you read about %(tag)s") % {"tag": rec.because_tag.name}
-    topic = getattr(rec, "topic", None)
-    if topic is not None and rec.reason in ("trending", "fresh"):
+    if rec.topic is not None and rec.reason in ("trending", "fresh"):
         text = _("Trending in %(tag)s") if rec.reason == "trending" else _("New in %(tag)s")
-        return text % {"tag": topic.name}
+        return text % {"tag": rec.topic.name}
     return {
         "trending": _("Trending"),
         "fresh": _("New"),

@@ -18,6 +18,7 @@ from recommender.management.commands._output import report
 from recommender.models import Interaction, Item, ModelVersion
 from recommender.serving import model_store, related
 from recommender.serving.candidates import trending_candidates
+from tests.factories import isolate_model_state
 from tests.workers.factories import TINY_TRAIN_CONFIG
 
 pytestmark = pytest.mark.django_db
@@ -32,15 +33,7 @@ SEED_FLAGS = ["--articles", "300", "--users", "60", "--events-per-user", "40", "
 def isolated(settings, tmp_path):
     """Artifacts in a tmp dir, fast password hashing, no cached lists or model between tests."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path)},
-        },
-    }
-    cache().clear()
-    model_store.invalidate()
+    isolate_model_state(settings, tmp_path)
     yield
     cache().clear()
     model_store.invalidate()

@@ -185,14 +185,20 @@ def test_a_new_visitors_home_page_shows_each_article_once(browser, live_server, 
         context.close()
 
 
-def test_throttled_events_wait_for_retry_after_and_are_all_stored(browser, live_server, reader, monkeypatch):
-    """A 429 delays the tracker's batch by its Retry-After; nothing is dropped, nothing stored twice."""
-    monkeypatch.setattr(RecommenderAnonThrottle, "THROTTLE_RATES", {"recommender_anon": "1/s"})
-    item = Item.objects.order_by("pk").first()
+def _throttled_page(browser, live_server, monkeypatch, rate: str):
+    """(context, page, statuses of the events posts) for an anonymous visitor throttled at ``rate``."""
+    monkeypatch.setattr(RecommenderAnonThrottle, "THROTTLE_RATES", {"recommender_anon": rate})
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
     statuses: list[int] = []
     page.on("response", lambda r: statuses.append(r.status) if "/events/" in r.url else None)
+    return context, page, statuses
+
+
+def test_throttled_events_wait_for_retry_after_and_are_all_stored(browser, live_server, reader, monkeypatch):
+    """A 429 delays the tracker's batch by its Retry-After; nothing is dropped, nothing stored twice."""
+    context, page, statuses = _throttled_page(browser, live_server, monkeypatch, "1/s")
+    item = Item.objects.order_by("pk").first()
     try:
         page.goto("/login/")  # a page with the tracker and no recommendation block
         for n in range(5):
@@ -213,12 +219,8 @@ def test_throttled_events_wait_for_retry_after_and_are_all_stored(browser, live_
 
 def test_a_throttled_batch_keeps_its_attempts_and_waits(browser, live_server, reader, monkeypatch):
     """After a 429 the batch stays queued with no attempt spent, so throttling can never drop it."""
-    monkeypatch.setattr(RecommenderAnonThrottle, "THROTTLE_RATES", {"recommender_anon": "1/m"})
+    context, page, statuses = _throttled_page(browser, live_server, monkeypatch, "1/m")
     item = Item.objects.order_by("pk").first()
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
-    statuses: list[int] = []
-    page.on("response", lambda r: statuses.append(r.status) if "/events/" in r.url else None)
     try:
         page.goto("/login/")
         track = (

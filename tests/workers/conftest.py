@@ -7,6 +7,7 @@ import torch
 
 from recommender.caching import cache
 from recommender.serving import model_store
+from tests.factories import isolate_model_state
 from tests.workers.factories import TINY_TRAIN_CONFIG
 
 WORKER_SETTINGS = {
@@ -23,15 +24,7 @@ def worker_settings(settings, tmp_path):
     """Every test stores artifacts under its own tmp dir and starts with no cached model."""
     torch.set_num_threads(1)
     settings.RECOMMENDER = {**getattr(settings, "RECOMMENDER", {}), **WORKER_SETTINGS}
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path)},
-        },
-    }
-    cache().clear()
-    model_store.invalidate()
+    isolate_model_state(settings, tmp_path)
     yield
     cache().clear()
     model_store.invalidate()
