@@ -84,7 +84,7 @@ def test_overlapping_batches_in_opposite_item_order_neither_deadlock_nor_double_
     assert Item.objects.get(pk=a.pk).click_count == 10 + 5
 
 
-def test_a_batch_locks_its_event_ids_never_the_hot_item_row():
+def test_a_batch_never_locks_the_hot_item_row_and_its_insert_says_which_ids_are_new():
     """Batches about one hot item with different events must not queue behind each other's row locks."""
     from django.test.utils import CaptureQueriesContext
 
@@ -98,7 +98,9 @@ def test_a_batch_locks_its_event_ids_never_the_hot_item_row():
         assert ingest(events).created == 3
     sql = [q["sql"].upper() for q in queries]
     assert not [q for q in sql if "FOR UPDATE" in q or "FOR NO KEY UPDATE" in q]
-    assert any("PG_ADVISORY_XACT_LOCK" in q for q in sql)
+    assert not [q for q in sql if "ADVISORY" in q]
+    inserts = [q for q in sql if q.startswith('INSERT INTO "RECOMMENDER_INTERACTION"')]
+    assert len(inserts) == 1 and "ON CONFLICT" in inserts[0] and "RETURNING" in inserts[0]
     item.refresh_from_db()
     assert item.view_count == 3  # the counter still moves, by one UPDATE ... SET count = count + n
 
