@@ -18,6 +18,6 @@ class RecommenderConfig(AppConfig):
 
         caching.connect()  # rules, tuning, item and tag saves -> a new site-wide cache generation
         receivers.connect()  # content saves -> Items, logins -> merged histories
-        tasks.connect()  # Item content changes -> embedding tasks
-        interests.connect()  # tracked events -> interest profiles
+        tasks.connect()  # Item content changes -> embedding tasks, tracked events -> interest profiles
+        interests.connect()  # merged logins -> rebuilt interest profiles
         model_store.connect()  # activations -> every serving process reloads

@@ -6,7 +6,8 @@ back-off and jitter, and has soft and hard time limits from settings. Queues com
 from ``QUEUES``: ``embed`` and ``train`` can be served by dedicated (GPU) workers.
 
 This is the only layer that imports Celery: content saves reach the embed task
-through the ``item_content_changed`` receiver connected here.
+through the ``item_content_changed`` receiver connected here, and stored events
+reach the interest-profile task through the ``events_ingested`` one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
 from recommender.conf import DEFAULTS, recommender_settings
-from recommender.signals import item_content_changed
+from recommender.identity import Identity
+from recommender.models import Interaction
+from recommender.signals import events_ingested, item_content_changed
 from recommender.tracking import interests, sync
 from recommender.training import embedding, maintenance, runs
 
@@ -126,6 +129,14 @@ def rebuild_tag_graph() -> int:
     return interests.rebuild_tag_graph()
 
 
+@shared_task(name="recommender.update_interests", **_options("default", "TASK_TIME_LIMIT"))
+def update_interests(user_ids: list[int], visitor_ids: list[str]) -> int:
+    """Add newly stored events to these readers' interest profiles; return how many were updated."""
+    identities = [Identity(user_id=u) for u in user_ids]
+    identities += [Identity(user_id=None, visitor_id=v) for v in visitor_ids if v]
+    return interests.update_interests_many(identities)
+
+
 def runs_eagerly() -> bool:
     """Whether tasks run in this process (``CELERY_TASK_ALWAYS_EAGER``, the demo) rather than on a worker."""
     return bool(embed_items.app.conf.task_always_eager)
@@ -160,6 +171,22 @@ def on_item_content_changed(sender: Any, item_ids: Iterable[int] = (), **kwargs:
         logger.exception("could not schedule embedding of items %s", list(item_ids)[:20])
 
 
+def on_events_ingested(
+    sender: Any, user_ids: Iterable[int] = (), visitor_ids: Iterable[str] = (), **kwargs: Any
+) -> None:
+    """Receiver of ``events_ingested``: profiles update on a worker, off the tracking request's path.
+
+    Ingest then only writes the events (on PostgreSQL, bench.reliability measures both
+    parts). Without a worker (eager, the demo) the update runs here. A failure is
+    logged and never breaks tracking; the periodic ``recompute_interests`` repairs it.
+    """
+    try:
+        update_interests.delay(sorted(user_ids or ()), sorted(v for v in visitor_ids or () if v))
+    except Exception:
+        logger.exception("could not update the interest profiles of the readers of a tracked batch")
+
+
 def connect() -> None:
-    """Embed content when it changes (called from ``AppConfig.ready``)."""
+    """Embed content when it changes, update profiles when events arrive (called from ``AppConfig.ready``)."""
     item_content_changed.connect(on_item_content_changed, dispatch_uid="recommender.embedding")
+    events_ingested.connect(on_events_ingested, sender=Interaction, dispatch_uid="recommender.interests")

@@ -149,3 +149,35 @@ def test_sigkill_mid_training_keeps_the_active_model_and_fails_the_run(worker_pr
     assert ModelVersion.objects.active().pk == active.pk
     for version in ModelVersion.objects.exclude(artifact_name=""):
         load_stored_artifact(version)  # complete and matching its checksum, or this raises
+
+
+def test_tracked_events_update_the_readers_profile_on_the_worker(celery_worker):
+    """Ingest only writes the events; the interest profile is the worker's job (issue 16 §1)."""
+    import threading
+
+    from recommender.models import ItemTag, Profile, Tag
+    from recommender.tracking.events import EventInput, ingest
+
+    ran_in: list[str] = []
+
+    def record(sender=None, **_):
+        if sender is not None and sender.name == "recommender.update_interests":
+            ran_in.append(threading.current_thread().name)
+
+    climate = Tag.objects.create(name="Climate", slug="climate")
+    items = [item_of(make_article(f"Climate story {n}")) for n in range(3)]
+    ItemTag.objects.bulk_create([ItemTag(item=item, tag=climate) for item in items])
+    task_prerun.connect(record, weak=False)
+    try:
+        created = ingest(
+            [EventInput(item_id=item.pk, event_type="view", visitor_id="reader-w") for item in items]
+        ).created
+        profile = wait_for(
+            lambda: Profile.objects.filter(visitor_id="reader-w", interests__has_key="climate").first(),
+            what="the interest profile",
+        )
+    finally:
+        task_prerun.disconnect(record)
+    assert created == 3
+    assert ran_in and threading.current_thread().name not in ran_in
+    assert profile.interests["climate"] > 0
