@@ -28,6 +28,7 @@ import argparse
 import http.cookiejar
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -222,10 +223,12 @@ def _new_broker_connections(app: object) -> None:
     app._after_fork()
 
 
-def _pytest(paths: list[str]) -> dict[str, str]:
-    """Outcome of each test in ``paths`` (run as the suite runs them, on this database engine)."""
+def _pytest(paths: list[str]) -> tuple[dict[str, str], tuple[int, int]]:
+    """Outcome of each test in ``paths`` (run as the suite runs them, on this database engine),
+    and the hypothesis examples they ran: (passing, failing)."""
     out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:randomly", *paths],
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:randomly", "--hypothesis-show-statistics",
+         *paths],
         cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
         env={k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "SQLITE_PATH")},
     )  # fmt: skip
@@ -234,7 +237,8 @@ def _pytest(paths: list[str]) -> dict[str, str]:
         word, _, rest = line.partition(" ")
         if word in ("PASSED", "FAILED", "ERROR", "SKIPPED") and rest.startswith("tests/"):
             outcomes[rest.split(" - ")[0]] = word
-    return outcomes
+    examples = re.findall(r"- (\d+) passing, (\d+) failing", out.stdout)
+    return outcomes, (sum(int(p) for p, _ in examples), sum(int(f) for _, f in examples))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -337,11 +341,28 @@ def main(argv: list[str] | None = None) -> None:
             [[spam_rank or "-", readers_rank or "-"]],
         )
     )
-    fuzz = _pytest(["tests/api/test_fuzz.py"])
-    faults = _pytest(FAULT_TESTS)
-    rows = [["schemathesis, every operation", f"{list(fuzz.values()).count('PASSED')} of {len(fuzz)} passed"]]
+    fuzz, (cases, failing) = _pytest(["tests/api/test_fuzz.py"])
+    faults, _ = _pytest(FAULT_TESTS)
+    fuzz_outcome = f"{list(fuzz.values()).count('PASSED')} of {len(fuzz)} operations passed"
+    rows = [["schemathesis, every operation", fuzz_outcome]]
     rows += [[name.split("::")[-1].removeprefix("tests/"), outcome] for name, outcome in faults.items()]
     print(table("Fuzzing and faults (the suite's tests, run here)", ["check", "outcome"], rows))
+    request_path = ingest_rows[0]
+    summary = [
+        ["load held", f"{args.clients} clients, {held:.0f} s, {len(statuses):,} requests, p99 "
+         f"{float(np.percentile(latencies, 99)):.0f} ms"],
+        ["responses >= 500", f"{sum(s >= 500 for s in statuses):,}"],
+        ["events accepted vs stored", f"{accepted:,} accepted, {stored:,} stored"],
+        ["resent events (same event_id)", f"{sum(c.duplicates for c in pool):,} resent; "
+         f"{stored_sent:,} of {len(sent):,} ids stored, each once"],
+        ["ingest vs bare bulk_create", f"{request_path[2]} ({request_path[0]})"],
+        ["spam: 500 views by 1 visitor vs 5 readers",
+         f"trending rank {spam_rank or '-'} vs {readers_rank or '-'}"],
+        ["fuzz cases (schemathesis)",
+         f"{cases:,} run over {len(fuzz)} operations, {failing} failing; {fuzz_outcome}"],
+        *[[f"fault: {name.split('::')[-1]}", outcome] for name, outcome in faults.items()],
+    ]  # fmt: skip
+    print(table(f"Reliability summary ({engine})", ["check", "result"], summary))
 
 
 if __name__ == "__main__":
