@@ -16,16 +16,16 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from recommender.conf import recommender_settings
-from recommender.ml.data import Event, build_sequences, histories_for_test, leave_one_out
+from recommender.ml.data import Event, histories_for_test, leave_one_out
 from recommender.ml.embedder import get_embedder, vector_from_bytes
-from recommender.models import Interaction, Item, ItemTag, ModelVersion, Profile
-from recommender.training import artifacts, model_registry
+from recommender.models import Interaction, Item, ItemTag, ModelVersion
+from recommender.training import artifacts, dataset, model_registry
+from recommender.training.dataset import TrainingData
 from recommender.training.locks import TrainingBusy, training_lock
-from recommender.tuning import get_tuning
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,66 +63,23 @@ def build_training_events(
 ) -> list[Event]:
     """Positive-weight interactions as ``Event`` rows, without people who opted out of personalization.
 
-    Deleted identities are simply absent (their rows are gone). ``after_id`` keeps
-    only newer interactions, ``until_id`` only those up to the run's cursor;
-    ``users`` keeps only those identities (``u<id>``/``v<visitor>``).
+    All in memory: for small reads (a refresh's new events); a training run streams
+    its data with ``dataset.load_training_data``.
     """
-    return [event for _, event in _event_rows(after_id=after_id, until_id=until_id, users=users)]
-
-
-def _event_rows(
-    *, after_id: int | None = None, until_id: int | None = None, users: set[str] | None = None
-) -> list[tuple[int, Event]]:
-    """``build_training_events`` with each event's primary key (the gate needs to know which are new)."""
-    weights = get_tuning().event_types
-    rows = Interaction.objects.filter(event_type__in=[t for t, w in weights.items() if w > 0])
-    opted_out = Profile.objects.filter(personalization_enabled=False)
-    rows = rows.exclude(user_id__in=opted_out.filter(user__isnull=False).values("user_id"))
-    rows = rows.exclude(
-        Q(user__isnull=True) & Q(visitor_id__in=opted_out.filter(user__isnull=True).values("visitor_id"))
-    )
-    if after_id is not None:
-        rows = rows.filter(pk__gt=after_id)
-    if until_id is not None:
-        rows = rows.filter(pk__lte=until_id)
-    if users is not None:
-        user_ids = [int(u[1:]) for u in users if u.startswith("u")]
-        visitor_ids = [u[1:] for u in users if u.startswith("v")]
-        rows = rows.filter(Q(user_id__in=user_ids) | Q(user__isnull=True, visitor_id__in=visitor_ids))
-    fields = ("pk", "user_id", "visitor_id", "item_id", "event_type", "value", "timestamp")
-    return [
-        (
-            pk,
-            Event(
-                user=f"u{user_id}" if user_id is not None else f"v{visitor_id}",
-                item=str(item_id),
-                timestamp=ts.timestamp(),
-                event_type=event_type,
-                value=value,
-            ),
-        )
-        for pk, user_id, visitor_id, item_id, event_type, value, ts in rows.order_by("timestamp", "pk")
-        .values_list(*fields)
-        .iterator(chunk_size=5000)
-    ]
+    return dataset.training_events(after_id=after_id, until_id=until_id, users=users)
 
 
 def gate_holdout(
-    rows: list[tuple[int, Event]], sequences: Mapping[str, UserSequence], since: int | None
+    known: Mapping[str, tuple[float, str]], sequences: Mapping[str, UserSequence]
 ) -> dict[str, tuple[UserSequence, str]]:
     """(history, target) of every identity whose last event is newer than all a version trained on.
 
-    ``since`` is that version's cursor. The new run holds each identity's last event
-    out to choose its stopping point (``train``), so neither model learned these
-    targets: the two are scored on the same events. A last event that only repeats the
-    identity's last event up to ``since`` (one collapsed step) is not new, and is left out.
+    ``known`` holds each identity's last event (timestamp, item) up to that version's
+    cursor. The new run holds each identity's last event out to choose its stopping
+    point (``train``), so neither model learned these targets: the two are scored on
+    the same events. A last event that only repeats the identity's last event up to
+    the cursor (one collapsed step) is not new, and is left out.
     """
-    if since is None:
-        return {}
-    known: dict[str, tuple[float, str]] = {}
-    for pk, event in rows:  # in (timestamp, pk) order: the last one written wins
-        if pk <= since:
-            known[event.user] = (event.timestamp, event.item)
     holdout = {}
     for user, seq in sequences.items():
         if len(seq) < 3:  # train() holds out only sequences of three events or more
@@ -132,14 +89,6 @@ def gate_holdout(
             continue
         holdout[user] = (seq.head(-1), seq.items[-1])
     return holdout
-
-
-def _sequences(events: list[Event]) -> dict[str, UserSequence]:
-    return build_sequences(
-        events,
-        max_len=int(get_tuning().history_length),
-        event_weights=get_tuning().event_types,
-    )
 
 
 def _content_and_tags() -> tuple[dict[str, np.ndarray], dict[str, list[str]], str | None]:
@@ -278,21 +227,21 @@ def train_model(
         with training_lock():
             fail_stale_runs(exclude=version)
             cursor = _event_cursor()
-            rows = _event_rows(until_id=cursor)
+            active = ModelVersion.objects.active()
+            data = dataset.load_training_data(until_id=cursor, known_until=_cursor_of(active))
             minimum = int(recommender_settings.MIN_INTERACTIONS_TO_TRAIN)
-            if len(rows) < minimum:
-                raise NotEnoughData(f"{len(rows)} usable interactions, {minimum} needed to train")
+            if data.rows < minimum:
+                raise NotEnoughData(f"{data.rows} usable interactions, {minimum} needed to train")
             version = version or _new_version(kind)
-            sequences = _sequences([event for _, event in rows])
             return _run(
                 version,
                 make_config(config),
-                sequences,
+                data.sequences,
                 cursor,
                 progress,
                 activate,
                 task_id,
-                rival=_Rival.of(ModelVersion.objects.active(), rows, sequences),
+                rival=_Rival.of(active, data),
             )
     except (TrainingBusy, NotEnoughData) as exc:
         _refuse(version, exc)
@@ -322,15 +271,17 @@ def refresh_model(
         if not fresh:
             logger.info("no new interactions since %s: nothing to refresh", active.name)
             return None
-        rows = _event_rows(users={e.user for e in fresh}, until_id=cursor)
-        sequences = {u: s for u, s in _sequences([event for _, event in rows]).items() if len(s) >= 2}
+        data = dataset.load_training_data(
+            users={e.user for e in fresh}, until_id=cursor, known_until=_cursor_of(active)
+        )
+        sequences = {u: s for u, s in data.sequences.items() if len(s) >= 2}
         if not sequences:
             return None
         base = make_config(config, base=recommender_settings.REFRESH_CONFIG)
         # Read before the version exists: a bad artifact leaves no trace.
         previous = artifacts.load_stored_artifact(active)
         version = _new_version(ModelVersion.Kind.REFRESH, parent=active)
-        rival = _Rival.of(active, rows, sequences)
+        rival = _Rival.of(active, TrainingData(sequences, data.rows, data.known))
         return _run(
             version, base, sequences, cursor, progress, None, task_id, resume_from=previous, rival=rival
         )
@@ -344,15 +295,12 @@ class _Rival:
         self.holdout = holdout
 
     @classmethod
-    def of(
-        cls,
-        active: ModelVersion | None,
-        rows: list[tuple[int, Event]],
-        sequences: Mapping[str, UserSequence],
-    ) -> _Rival | None:
+    def of(cls, active: ModelVersion | None, data: TrainingData) -> _Rival | None:
         if active is None:
             return None
-        return cls(active, gate_holdout(rows, sequences, active.data_summary.get("last_interaction_id")))
+        # A version from before cursors: nothing is known to be newer than what it learned.
+        known = _cursor_of(active) is not None
+        return cls(active, gate_holdout(data.known, data.sequences) if known else {})
 
     def score_rival(self, content: Mapping[str, Any]) -> dict[str, Any]:
         """The comparison record with the rival's score, {} when there is nothing to compare on.
@@ -385,6 +333,11 @@ def _score_on(rec: Any, holdout: Mapping[str, tuple[UserSequence, str]]) -> dict
 
     found = evaluate(rec, {u: h for u, (h, _) in holdout.items()}, {u: t for u, (_, t) in holdout.items()})
     return {"ndcg@10": float(found.get("ndcg@10", 0.0)), "hr@10": float(found.get("hr@10", 0.0))}
+
+
+def _cursor_of(version: ModelVersion | None) -> int | None:
+    """The newest interaction id a version trained on (None: no version, or one from before cursors)."""
+    return version.data_summary.get("last_interaction_id") if version is not None else None
 
 
 def _event_cursor() -> int | None:
@@ -507,7 +460,7 @@ def evaluate_version(version: ModelVersion | int | str | None = None) -> dict[st
             raise model_registry.ModelRegistryError("No active model version")
     else:
         version = model_registry.get_version(version)
-    split = leave_one_out(_sequences(build_training_events()))
+    split = leave_one_out(dataset.load_training_data().sequences)
     histories = histories_for_test(split)
     rec = artifacts.load_stored_artifact(version)
     return {

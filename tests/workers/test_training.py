@@ -18,7 +18,7 @@ from recommender import tasks
 from recommender.models import Interaction, Item, ModelVersion, Profile, RecommendationLog
 from recommender.serving import model_store
 from recommender.serving.candidates import trending_candidates
-from recommender.training import runs
+from recommender.training import dataset, runs
 from recommender.training.artifacts import ARTIFACT_FILES, load_stored_artifact
 from recommender.training.locks import TrainingBusy, training_lock
 from tests.workers.factories import make_items, seed_sessions
@@ -125,19 +125,19 @@ def test_refresh_continues_the_active_model_on_new_interactions(catalogue):
 def test_events_written_while_a_run_reads_are_left_to_the_next_refresh(catalogue, monkeypatch):
     """An event stored between the run's cursor and its read is neither trained nor skipped for good."""
     late = []
-    read = runs._event_rows
+    read = dataset.load_training_data
 
     def read_then_a_reader_clicks(**kwargs):
-        events = read(**kwargs)
+        data = read(**kwargs)
         if not late:  # the first read of the run: a tracker request lands right after it
             late.append(Interaction.objects.create(visitor_id="late", item=catalogue[0], event_type="view"))
-        return events
+        return data
 
-    monkeypatch.setattr(runs, "_event_rows", read_then_a_reader_clicks)
+    monkeypatch.setattr(dataset, "load_training_data", read_then_a_reader_clicks)
     version = runs.train_model()
     cursor = version.data_summary["last_interaction_id"]
     assert cursor < late[0].pk
-    monkeypatch.setattr(runs, "_event_rows", read)
+    monkeypatch.setattr(dataset, "load_training_data", read)
     assert [e.user for e in runs.build_training_events(after_id=cursor)] == ["vlate"]
 
 
