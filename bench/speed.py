@@ -1,4 +1,5 @@
-"""Speed benchmark: embedding throughput, inference latency, training time per epoch, training memory.
+"""Speed benchmark: embedding throughput, inference latency, training time per epoch, training memory,
+and (on PostgreSQL) the memory of reading a training run's events.
 
     python -m bench.speed [--data ../shared/datasets/ml-1m] [--sizes 10000,100000,1000000] [--epochs 1]
     python -m bench.speed --only embed-job --articles 3000   # the embed job on demo articles
@@ -431,11 +432,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         default="embed,embed-job,inference,train,memory",
-        help="comma-separated sections: embed, embed-job, inference, train, memory",
+        help="comma-separated sections: embed, embed-job, inference, train, memory, and loading "
+        "(needs a throwaway PostgreSQL: .ci/with-services)",
     )
     parser.add_argument("--memory-sizes", default="10000,100000,1000000", help="catalogue sizes for memory")
     parser.add_argument("--memory-content", default="0,384", help="content dims for memory (0 = IDs only)")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--loading-events", default="1000000,10000000", help="event counts for loading")
     args = parser.parse_args(argv)
     if args.memory_child:
         import json
@@ -463,6 +466,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         sizes = [int(s) for s in args.memory_sizes.split(",") if s]
         dims = [int(s) for s in args.memory_content.split(",") if s]
         print(bench_memory(sizes, dims, args.device), flush=True)
+    if "loading" in sections:
+        from bench.loading import bench_loading
+
+        print(bench_loading([int(s) for s in args.loading_events.split(",") if s]), flush=True)
 
 
 if __name__ == "__main__":
