@@ -1,6 +1,7 @@
 """Command line for training offline from exports and checking a model from outside the code.
 
     python -m recommender.ml train --events events.csv [--items items.csv] --out MODEL_DIR
+    torchrun --nproc-per-node 2 -m recommender.ml train ...   # the same, in 2 processes (DDP)
     python -m recommender.ml recommend --model MODEL_DIR --histories h.jsonl --k 10 > out.jsonl
     python -m recommender.ml evaluate --model MODEL_DIR --events events.csv [--k 10]
 
@@ -21,11 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from recommender.ml import distributed
 from recommender.ml.artifact import ArtifactError, load_artifact, save_artifact
 from recommender.ml.data import Event, build_sequences
 from recommender.ml.inference import Recommender
 from recommender.ml.metrics import evaluate, popularity_baseline
-from recommender.ml.trainer import TrainConfig, TrainProgress, train
+from recommender.ml.trainer import TrainConfig, TrainProgress, resolve_device, train
 
 BATCH = 256
 
@@ -173,6 +175,16 @@ def _print_progress(p: TrainProgress) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train and write the artifact; under ``torchrun`` every rank trains its share, rank 0 writes."""
+    several = distributed.init_from_env(resolve_device(args.device))
+    try:
+        return _train(args)
+    finally:
+        if several:
+            distributed.finish()
+
+
+def _train(args: argparse.Namespace) -> int:
     sequences = build_sequences(read_events(Path(args.events)), max_len=args.max_len)
     content = tags = embedder_name = None
     if args.items:
@@ -199,12 +211,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         embedder_name=embedder_name,
         progress=_print_progress,
     )
+    rank, size = distributed.world()
+    if rank != 0:
+        return 0
     digest = save_artifact(result.recommender, args.out)
     summary = {
         "out": str(args.out),
         "sha256": digest,
         "epochs": result.epochs_run,
         "seconds": round(result.seconds, 1),
+        "epoch_seconds": [round(r["seconds"], 2) for r in result.history if not r.get("refit")],
+        "processes": size,
     }
     print(json.dumps({**summary, **result.metrics}))
     return 0

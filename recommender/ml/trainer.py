@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from recommender.ml import distributed
 from recommender.ml.data import UserSequence, gap_buckets
 from recommender.ml.inference import Recommender
 from recommender.ml.metrics import evaluate
@@ -29,6 +30,8 @@ from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender, grow_model
 
 # Sampled negatives per batch when the catalogue is too large for the exact softmax.
 AUTO_NEGATIVES = 8192
+# What validation reports (rank 0 validates and shares these with the other ranks).
+VAL_KEYS = ["val_hr@10", "val_ndcg@10", "val_mrr", "val_coverage@10"]
 
 
 @dataclass
@@ -262,11 +265,12 @@ def train(
     items and event types get new rows.
     """
     config = config or TrainConfig()
-    device = resolve_device(config.device)
+    device = distributed.local_device(resolve_device(config.device))
+    rank, world_size = distributed.world()
     if config.threads:
         torch.set_num_threads(config.threads)
-    seed_everything(config.seed)
-    rng = np.random.default_rng(config.seed)
+    seed_everything(config.seed + rank)  # dropout and sampled negatives differ by rank ...
+    rng = np.random.default_rng(config.seed)  # ... the batch order does not: the ranks share one shuffle
     started = time.perf_counter()
 
     held_out_here = valid_targets is None
@@ -302,7 +306,8 @@ def train(
 
     fused = device.type == "cuda"
     optimizer = _optimizer(model, config, fused)
-    steps_per_epoch = math.ceil(len(usable) / config.batch_size)
+    step_model = distributed.wrap(model, device)
+    steps_per_epoch = math.ceil(len(usable) / (config.batch_size * world_size))
     total_steps = steps_per_epoch * config.epochs
     budget = config.max_minutes * 60.0 if config.max_minutes else None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
@@ -325,12 +330,13 @@ def train(
         )
 
     def validate() -> dict[str, float]:
-        if not val_targets:
-            return {}
-        rec = make_recommender({})
-        found = evaluate(rec, val_histories, val_targets, ks=(10,))
+        """Rank 0 validates; every rank gets its figures, so all stop at the same epoch."""
+        found = {}
+        if val_targets and rank == 0:
+            found = evaluate(make_recommender({}), val_histories, val_targets, ks=(10,))
+            found = {f"val_{k}": v for k, v in found.items() if k != "users"}
         model.train()
-        return {f"val_{k}": v for k, v in found.items() if k != "users"}
+        return distributed.from_rank0(found, VAL_KEYS, device)
 
     def one_pass(
         rows: Tensor, row_lengths: np.ndarray, lr_at: Callable[[int], float], deadline: float | None
@@ -338,7 +344,8 @@ def train(
         """One shuffled pass over `rows`; stops early past `deadline` (seconds since start), then True."""
         nonlocal step
         losses: list[float] = []
-        for batch_rows in _length_batches(row_lengths, config.batch_size, rng):
+        batches = _length_batches(row_lengths, config.batch_size, rng)
+        for batch_rows in distributed.shard(batches, rank, world_size):
             width = int(row_lengths[batch_rows].max())
             chunk = rows[:, batch_rows, -width:].to(device, non_blocking=True)
             items, types, gaps = chunk[0, :, :-1], chunk[1, :, :-1], chunk[2, :, :-1]
@@ -350,7 +357,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
             with autocast:
-                main, aux = model.loss(
+                main, aux = step_model(
                     items,
                     types,
                     gaps,
@@ -370,7 +377,8 @@ def train(
             optimizer.step()
             step += 1
             losses.append(main.item())
-            if deadline is not None and time.perf_counter() - started > deadline:
+            late = deadline is not None and time.perf_counter() - started > deadline
+            if deadline is not None and distributed.any_rank(late, device):  # all ranks stop at one step
                 return losses, True
         return losses, False
 
@@ -405,7 +413,7 @@ def train(
         epochs_run = epoch
         record: dict = {
             "epoch": epoch,
-            "loss": float(np.mean(losses)),
+            "loss": distributed.mean_over_ranks(sum(losses), len(losses), device),
             "seconds": epoch_seconds[-1],
             "lr": optimizer.param_groups[0]["lr"],
         }
@@ -420,7 +428,7 @@ def train(
         elif score is not None:
             bad_evals += 1
         history.append(record)
-        if progress is not None:
+        if progress is not None and rank == 0:
             progress(
                 TrainProgress(
                     epoch, config.epochs, record["loss"], score, _eta(started, epoch, config, budget)
@@ -434,7 +442,7 @@ def train(
     best = max(history, key=lambda r: r.get("val_ndcg@10", -1.0))
     best_metrics |= {"best_epoch": float(best["epoch"])}
     refits = 0
-    if held_out_here and before_refit is not None:
+    if held_out_here and before_refit is not None and rank == 0:
         before_refit(make_recommender(best_metrics))
         model.train()
     if refit:
@@ -458,7 +466,7 @@ def train(
                 {
                     "epoch": epochs_run + refits,
                     "refit": True,
-                    "loss": float(np.mean(losses)),
+                    "loss": distributed.mean_over_ranks(sum(losses), len(losses), device),
                     "seconds": time.perf_counter() - refit_start,
                     "lr": best["lr"],
                 }
