@@ -4,7 +4,8 @@
 
 ``DATABASE_URL`` must name a throwaway PostgreSQL database: it is migrated and its
 interactions are replaced. For each size, one process seeds N synthetic events
-(20,000 items, one reader per 100 events, interleaved in time) with a single
+(20,000 items drawn by a multiplicative hash of the event number, one reader per
+100 events, interleaved in time) with a single
 ``INSERT … SELECT FROM generate_series``; then a fresh process per way of reading
 reads them as a training run does and reports its peak RSS and the RSS it had
 before reading (Django loaded, nothing read):
@@ -70,8 +71,8 @@ def seed(n_events: int) -> dict:
             f"""
             INSERT INTO {table} (event_id, user_id, visitor_id, item_id, event_type, value, timestamp,
                                  session_id, placement, recomm_id, created_at)
-            SELECT 'load-' || g, NULL, 'r' || (g %% %s), ids[1 + (g * 7919) %% n], 'view', NULL,
-                   now() - make_interval(secs => (%s - g)::float8), '', '', '', now()
+            SELECT 'load-' || g, NULL, 'r' || (g %% %s), ids[1 + (g * 2654435761 %% 4294967296) %% n],
+                   'view', NULL, now() - make_interval(secs => (%s - g)::float8), '', '', '', now()
             FROM generate_series(1::bigint, %s) AS g,
                  (SELECT array_agg(id ORDER BY id) AS ids, count(*) AS n FROM {Item._meta.db_table}
                   WHERE content_type_id = %s) AS catalogue

@@ -350,6 +350,54 @@ def bench_training(data: Path, epochs: int, device: str, with_content: bool = Tr
     return table(title, header, rows)
 
 
+def bench_processes(data: Path, epochs: int) -> str:
+    """Epoch time of ``python -m recommender.ml train`` on ML-1M in 1 process and under torchrun in 2.
+
+    The machine's cores are shared out the same way in both rows: one process with
+    all of them as torch threads, or one process per core with one thread each. Events
+    are each user's sequence minus its last item (IDs only, no embedder), as a user of
+    the CLI would export them.
+    """
+    import json
+    import subprocess
+    import sys
+
+    from bench.datasets import read_ml1m
+
+    cores = os.cpu_count() or 1
+    sequences = read_ml1m(data).sequences
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        events = Path(tmp) / "events.csv"
+        with events.open("w") as handle:
+            handle.write("user_id,item_id,timestamp\n")
+            for user, seq in sequences.items():
+                handle.writelines(f"{user},{item},{t}\n" for t, item in enumerate(seq.items[:-1]))
+        n_events = sum(len(s) - 1 for s in sequences.values())
+        for processes in (1, 2):
+            launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+            command = [sys.executable, *(launcher if processes > 1 else []), "-m", "recommender.ml", "train",
+                       "--events", str(events), "--out", f"{tmp}/model-{processes}", "--epochs", str(epochs),
+                       "--device", "cpu"]  # fmt: skip
+            threads = max(1, cores // processes)
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+            if done.returncode != 0:
+                rows.append((processes, threads, "failed", "-", "-", done.stderr.strip()[-60:]))
+                continue
+            found = json.loads(done.stdout.strip().splitlines()[-1])
+            seconds = float(np.median(found["epoch_seconds"]))
+            rows.append(
+                (processes, threads, seconds, n_events / seconds, found.get("val_ndcg@10", float("nan")))
+            )
+    title = (
+        f"6. Training processes: ML-1M through the CLI ({n_events:,} events, IDs only), {epochs} epochs, "
+        f"median epoch; {cores} cores"
+    )
+    header = ("processes", "threads each", "epoch seconds", "events/s", "val NDCG@10 (best)")
+    return table(title, header, rows)
+
+
 # -- 4. peak memory of training on large catalogues ---------------------------------------
 
 
@@ -432,8 +480,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         default="embed,embed-job,inference,train,memory",
-        help="comma-separated sections: embed, embed-job, inference, train, memory, and loading "
-        "(needs a throwaway PostgreSQL: .ci/with-services)",
+        help="comma-separated sections: embed, embed-job, inference, train, memory; also processes "
+        "(1 vs 2 training processes) and loading (needs a throwaway PostgreSQL: .ci/with-services)",
     )
     parser.add_argument("--memory-sizes", default="10000,100000,1000000", help="catalogue sizes for memory")
     parser.add_argument("--memory-content", default="0,384", help="content dims for memory (0 = IDs only)")
@@ -466,6 +514,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sizes = [int(s) for s in args.memory_sizes.split(",") if s]
         dims = [int(s) for s in args.memory_content.split(",") if s]
         print(bench_memory(sizes, dims, args.device), flush=True)
+    if "processes" in sections:
+        print(bench_processes(args.data, max(2, args.epochs)), flush=True)
     if "loading" in sections:
         from bench.loading import bench_loading
 
