@@ -8,7 +8,8 @@ item, when an item is public, how tags are read, how visitors are identified.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,19 @@ from django.utils.text import slugify
 from recommender.conf import recommender_settings
 from recommender.registry import ContentConfig, resolve
 from recommender.visitor_cookie import visitor_id_from_cookie
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """Which items one requester may be shown, where that is not every servable item.
+
+    ``allowed(item_ids)`` returns those of the given ids the requester may see;
+    ``key`` is the same for any two requesters who may see the same items, so cached
+    lists are told apart by it (it joins every list's cache key).
+    """
+
+    key: str
+    allowed: Callable[[Collection[int]], Collection[int]]
 
 
 class DefaultRecommenderAdapter:
@@ -78,6 +92,16 @@ class DefaultRecommenderAdapter:
         elif isinstance(value, str):
             value = value.split(",")
         return _unique_tags(value)
+
+    def visibility(self, request: HttpRequest | None, identity: Any) -> Visibility | None:
+        """What this requester may be shown, for content with per-reader access (None: everything).
+
+        Serving applies it to every list, to context items and to explanations
+        ("because you read …"). ``request`` is None outside a request (the admin's
+        preview, a task); ``identity`` is the resolved user or visitor. The default
+        costs nothing: every servable item is visible to everyone.
+        """
+        return None
 
     # -- visitors --------------------------------------------------------
 

@@ -111,7 +111,7 @@ class RecommendationsView(ServingView):
         return _list_response(
             lambda: recommend_rendered(
                 serialize_list,
-                identity_from_request(request),
+                request,  # not only its identity: the adapter's visibility reads the request
                 placement=params["placement"],
                 limit=params.get("limit", recommender_limit()),
                 context_item=params.get("context_item"),
@@ -136,7 +136,7 @@ class SimilarItemsView(ServingView):
             lambda: related.similar(
                 item,
                 limit=params.get("limit", recommender_limit()),
-                identity=identity_from_request(request),
+                identity=request,
                 render=serialize_list,
             )
         )
@@ -157,7 +157,7 @@ class TrendingView(ServingView):
             lambda: related.trending(
                 limit=params.get("limit", recommender_limit()),
                 window_hours=params.get("window_hours"),
-                identity=identity_from_request(request),
+                identity=request,
                 render=serialize_list,
             )
         )

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from recommender.adapter import Visibility, get_adapter
 from recommender.caching import cache, generation, identity_key, list_key
 from recommender.conf import recommender_settings
 from recommender.identity import identity_from_request
@@ -119,6 +120,7 @@ class Request:
     page: int = 0
     root: str | None = None  # recomm_id of the first page, for continuation pages
     served: frozenset[int] = field(default=frozenset())  # items of the previous pages
+    visibility: Visibility | None = None  # what the requester may see, when not everything
 
 
 def recommend(
@@ -177,6 +179,7 @@ def _recommend(args: tuple, *, use_cache: bool, render: Callable[[Recommendation
             kind, identity_key(identity), generation(identity), last_event_id(identity),
             loaded.version.pk if loaded else 0, req.placement, req.limit,
             req.context.pk if req.context else 0, sorted(req.exclude), page_token, tuning,
+            visibility_key(req),
         )  # fmt: skip
         if use_cache and (hit := cache().get(key)) is not None:
             return hit
@@ -298,6 +301,7 @@ def serve(
     # 7. Only servable items (active, published, not blocked or excluded) go on.
     rows = load_rows({c.item_id for t in tiers for c in t} | {pk for _, pk in pins})
     rows = {pk: row for pk, row in rows.items() if pk not in excluded and not plan.is_blocked(row)}
+    rows = visible(req, rows)
     # 8. Blend with freshness and popularity, move items like the reader's likes and dislikes;
     #    diversify within the per-tag cap; pin.
     now = timezone.now()
@@ -340,6 +344,7 @@ def finish(
     because_ids = {c.because for c in picked if c.because in history_ids}
     # Only a servable read is named: an article since unpublished or withdrawn never shows up.
     because_ids = set(Item.objects.servable().filter(pk__in=because_ids).values_list("pk", flat=True))
+    because_ids = set(visible(req, dict.fromkeys(because_ids)))  # nor one the reader may not see
     items = {
         i.pk: i
         for i in Item.objects.filter(pk__in=[c.item_id for c in picked] + list(because_ids))
@@ -430,7 +435,10 @@ def prepare(
     """
     try:
         identity = resolve_identity(request_or_identity)
-        return identity, get_tuning(), validate(identity, placement, limit, context_item, exclude, page_token)
+        request = None if request_or_identity is identity else request_or_identity
+        visibility = get_adapter().visibility(request, identity)
+        req = validate(identity, placement, limit, context_item, exclude, page_token, visibility)
+        return identity, get_tuning(), req
     except RecommendationError:
         raise
     except Exception:
@@ -453,6 +461,7 @@ def validate(
     context_item: Item | int | None,
     exclude: Iterable[int],
     page_token: str | None,
+    visibility: Visibility | None = None,
 ) -> Request:
     """Check every argument; raise :class:`RecommendationError` with a message a client can act on."""
     if placement not in recommender_settings.PLACEMENTS:
@@ -470,6 +479,8 @@ def validate(
             context = Item.objects.servable().filter(pk=int(pk)).first()
         except (TypeError, ValueError):
             context = None
+        if context is not None and visibility is not None and not visibility.allowed([context.pk]):
+            context = None  # a page the requester may not open is unknown to it
         if context is None:
             raise UnknownItem(f"Unknown context item {context_item!r}.")
     try:
@@ -477,7 +488,20 @@ def validate(
     except (TypeError, ValueError) as exc:
         raise RecommendationError("exclude must be a list of item ids.") from exc
     root, page, served = parse_page_token(identity, page_token) if page_token else (None, 0, frozenset())
-    return Request(placement, limit, context, excluded, page, root, served)
+    return Request(placement, limit, context, excluded, page, root, served, visibility)
+
+
+def visibility_key(req: Request) -> str:
+    """The part of a list's cache key that tells apart requesters who may see different items."""
+    return req.visibility.key if req.visibility is not None else ""
+
+
+def visible(req: Request, rows: dict[int, Any]) -> dict[int, Any]:
+    """``rows`` without the items the requester may not see (all of them without a visibility)."""
+    if req.visibility is None or not rows:
+        return rows
+    allowed = set(req.visibility.allowed(list(rows)))
+    return {pk: row for pk, row in rows.items() if pk in allowed}
 
 
 def parse_page_token(identity: Any, token: str) -> tuple[str, int, frozenset[int]]:

@@ -5,7 +5,8 @@ They share the pipeline's tail (rules, blend, diversity, log) through
 everywhere. With an identity, its "not interested" and disliked items are left
 out, items like them moved down and items like its liked ones up (and, for
 ``similar``, what it has seen is left out); without one, a list is cached once
-for everybody.
+for everybody. ``identity`` may also be the request itself, so that the adapter's
+visibility (site, access rules) applies as it does in ``recommend()``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from recommender.serving.recommend import (
     prepare,
     safe_fallback,
     serve,
+    visibility_key,
 )
 from recommender.serving.rules import editorial_plan, personal_exclusions
 from recommender.tracking.reactions import current_reactions
@@ -151,7 +153,7 @@ def _related(
         key = list_key(
             kind, identity_key(identity), generation(identity) if identity else 0,
             last_event_id(identity) if exclude_seen else 0, loaded.version.pk if loaded else 0,
-            req.placement, req.limit, context_id, extra, sorted(req.exclude), tuning,
+            req.placement, req.limit, context_id, extra, sorted(req.exclude), tuning, visibility_key(req),
         )  # fmt: skip
         if (hit := cache().get(key)) is not None:
             return hit

@@ -28,7 +28,6 @@ from django.template.library import parse_bits
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
-from recommender.identity import Identity, identity_from_request
 from recommender.models import Item
 from recommender.serving import related
 from recommender.serving.reasons import reason_text
@@ -38,11 +37,6 @@ logger = logging.getLogger(__name__)
 register = template.Library()
 
 SAFE_PLACEMENT = re.compile(r"^[\w-]{1,64}$")
-
-
-def _identity(context: Context) -> Identity | None:
-    request = context.get("request")
-    return identity_from_request(request) if request is not None else None
 
 
 def _as_item(obj: Any) -> Item | None:
@@ -79,8 +73,9 @@ def _similar_items(
     item = _as_item(obj)
     if item is None:
         raise ValueError(f"{obj!r} is not a recommendable item")
+    # The request, not only its identity: the adapter's visibility reads it (site, access rules).
     return related.similar(
-        item, limit=int(limit), identity=_identity(context), placement=placement, exclude=exclude
+        item, limit=int(limit), identity=context.get("request"), placement=placement, exclude=exclude
     )
 
 
@@ -88,7 +83,7 @@ def _trending(
     context: Context, limit: int = 5, placement: str = "default", exclude: frozenset[int] = frozenset()
 ) -> Recommendations:
     return related.trending(
-        limit=int(limit), identity=_identity(context), placement=placement, exclude=exclude
+        limit=int(limit), identity=context.get("request"), placement=placement, exclude=exclude
     )
 
 
