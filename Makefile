@@ -12,11 +12,12 @@ PORT ?= 8000
 # extra arguments for `python -m bench.speed`, e.g. make bench BENCH_ARGS="--help"
 BENCH_ARGS ?=
 
-.PHONY: help venv demo test test-sqlite lint bench
+.PHONY: help venv demo demo-wagtail test test-sqlite lint bench
 
 help:
 	@echo "make demo         create .venv, install, migrate, seed, embed, train, score trending, serve on http://$(HOST):$(PORT)/"
-	@echo "make test         the whole suite on a throwaway PostgreSQL + Redis (installs them when root)"
+	@echo "make demo-wagtail the same demo as a Wagtail site (pages, StreamField blocks, CMS at /cms/)"
+	@echo "make test         the whole suite (tests/, then tests_wagtail/) on a throwaway PostgreSQL + Redis"
 	@echo "make test-sqlite  the whole suite on SQLite, no services"
 	@echo "make lint         ruff check, ruff format --check and lint-imports (the package layering)"
 	@echo "make bench        the speed benchmark (python -m bench.speed)"
@@ -51,16 +52,36 @@ demo: venv
 	@echo
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# The Wagtail plugin's tests need Wagtail's apps installed: a second run with their settings.
+# Both runs always happen; the exit status fails when either failed.
+SUITES := status=0; $(VENV)/bin/pytest || status=$$?; \
+	$(VENV)/bin/pytest tests_wagtail --ds=project.settings_wagtail || status=$$?; exit $$status
+
 test: venv
-	.ci/with-services $(VENV)/bin/pytest
+	.ci/with-services bash -c '$(SUITES)'
 
 test-sqlite: venv
-	env -u DATABASE_URL -u TEST_REDIS_URL $(VENV)/bin/pytest
+	env -u DATABASE_URL -u TEST_REDIS_URL bash -c '$(SUITES)'
 
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+
+WAGTAIL := DJANGO_SETTINGS_MODULE=project.settings_wagtail
+demo-wagtail: venv
+	$(WAGTAIL) $(PY) manage.py migrate --noinput
+	$(WAGTAIL) $(PY) manage.py recommender_schedule
+	$(WAGTAIL) $(PY) manage.py wagtail_demo_seed --if-empty
+	$(WAGTAIL) $(PY) manage.py recommender_embed
+	if ! $(WAGTAIL) $(PY) manage.py shell -c \
+		"from recommender.models import ModelVersion as M; raise SystemExit(0 if M.objects.active() else 1)"; \
+		then $(WAGTAIL) $(PY) manage.py recommender_train --max-minutes 1.5; fi
+	$(WAGTAIL) $(PY) manage.py recommender_trending
+	@echo
+	@echo "  The Wagtail demo runs at http://$(HOST):$(PORT)/  (reader: user001 / demo-pass-123, CMS: http://$(HOST):$(PORT)/cms/ as admin / admin-pass-123)"
+	@echo
+	$(WAGTAIL) $(PY) manage.py runserver $(HOST):$(PORT)
 
 bench: venv
 	$(PY) -m bench.speed $(BENCH_ARGS)
