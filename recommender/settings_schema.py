@@ -377,6 +377,14 @@ SETTINGS: dict[str, Setting] = {
             "Device training runs on: auto (a GPU when one is visible), cpu, cuda or cuda:N.",
         ),
         Setting(
+            "TRAIN_PROCESSES",
+            1,
+            int,
+            "Processes a training task runs in: above 1 the worker launches `torchrun` with that many "
+            "(DistributedDataParallel: gloo on CPU, NCCL with a GPU each); 1 trains in the worker itself.",
+            min=1,
+        ),
+        Setting(
             "SERVING_THREADS",
             None,
             int,

@@ -13,6 +13,7 @@ reach the interest-profile task through the ``events_ingested`` one.
 from __future__ import annotations
 
 import logging
+import subprocess
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,6 +27,7 @@ from recommender.models import Interaction
 from recommender.signals import events_ingested, item_content_changed
 from recommender.tracking import interests, sync
 from recommender.training import embedding, maintenance, runs
+from recommender.training import processes as training_processes
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +81,19 @@ def suggest_tags(ids: list[int] | None = None) -> int:
 
 @shared_task(bind=True, name="recommender.train_model", **_options("train", "TRAIN_TIME_LIMIT"))
 def train_model(self: Any, config: dict[str, Any] | None = None, version_id: int | None = None) -> int | None:
-    """Full training from all interactions; returns the new version's pk (None when skipped)."""
+    """Full training from all interactions; returns the new version's pk (None when skipped).
+
+    With ``TRAIN_PROCESSES`` above 1 the run goes to ``torchrun`` in that many processes.
+    """
+    processes = int(recommender_settings.TRAIN_PROCESSES)
+    if processes > 1:
+        version = runs.queue_version(version_id, task_id=self.request.id or "")
+        try:
+            training_processes.launch(processes, version.pk, config)
+        except subprocess.CalledProcessError:
+            logger.exception("the %d training processes of %s failed", processes, version.name)
+        version.refresh_from_db()
+        return version.pk if version.status == version.Status.SUCCEEDED else None
     try:
         version = runs.train_model(config=config, version=version_id, task_id=self.request.id or "")
     except (runs.TrainingBusy, runs.NotEnoughData) as exc:

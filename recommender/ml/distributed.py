@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -85,6 +86,13 @@ def shard(batches: list, rank: int, size: int) -> list:
     """This rank's batches: every ``size``-th one, the same count on every rank (a remainder is dropped)."""
     usable = len(batches) - len(batches) % size
     return batches[rank:usable:size]
+
+
+def share(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (pickled over the process group); the others pass anything."""
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def any_rank(flag: bool, device: torch.device) -> bool:

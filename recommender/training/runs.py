@@ -26,6 +26,7 @@ from recommender.models import Interaction, Item, ItemTag, ModelVersion
 from recommender.training import artifacts, dataset, model_registry
 from recommender.training.dataset import TrainingData
 from recommender.training.locks import TrainingBusy, training_lock
+from recommender.training.processes import ProcessGroup
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "evaluate_version",
     "fail_stale_runs",
     "make_config",
+    "queue_version",
     "refresh_model",
     "train_model",
 ]
@@ -170,6 +172,15 @@ def _new_version(kind: str, parent: ModelVersion | None = None) -> ModelVersion:
     return ModelVersion.objects.create(name=name, kind=kind, parent=parent)
 
 
+def queue_version(version: ModelVersion | int | None, *, task_id: str = "") -> ModelVersion:
+    """The queued version a run will fill (a new one unless given): runs in other processes need its id."""
+    found = _resolve_version(version) or _new_version(ModelVersion.Kind.TRAIN)
+    if task_id and found.task_id != task_id:
+        found.task_id = task_id
+        found.save(update_fields=["task_id"])
+    return found
+
+
 def _resolve_version(version: ModelVersion | int | None) -> ModelVersion | None:
     if version is None or isinstance(version, ModelVersion):
         return version
@@ -214,14 +225,22 @@ def train_model(
     progress: bool | ProgressCallback = True,
     activate: bool | None = None,
     task_id: str = "",
-) -> ModelVersion:
+) -> ModelVersion | None:
     """Train a new model version from all interactions; activate it when it passes the gate.
+
+    Under ``torchrun`` (``processes``) only rank 0 does all this and returns the
+    version; the other ranks train beside it and return None.
 
     ``version`` reuses a queued version (created by the API or admin); otherwise one is
     created. ``progress`` True records progress in the database, a callable also gets
     every epoch (progress bars). ``activate`` None applies the gate, True skips it,
     False never activates. Raises ``TrainingBusy`` or ``NotEnoughData`` before training.
     """
+    group = ProcessGroup.join(make_config(config).device)
+    if group is not None and group.rank != 0:
+        group.follow()  # rank 0 reads, records and stores; this rank only trains beside it
+        group.close()
+        return None
     version = _resolve_version(version)
     try:
         with training_lock():
@@ -242,10 +261,14 @@ def train_model(
                 activate,
                 task_id,
                 rival=_Rival.of(active, data),
+                group=group,
             )
     except (TrainingBusy, NotEnoughData) as exc:
         _refuse(version, exc)
         raise
+    finally:
+        if group is not None:
+            group.close()
 
 
 def refresh_model(
@@ -359,6 +382,7 @@ def _run(
     task_id: str,
     resume_from: Any = None,
     rival: _Rival | None = None,
+    group: ProcessGroup | None = None,
 ) -> ModelVersion:
     """Train, store, point the version at the artifact, then gate. Any failure leaves it ``failed``.
 
@@ -386,6 +410,11 @@ def _run(
             if comparison:
                 comparison["candidate"] = _score_on(chosen, rival.holdout)
 
+        if group is not None:  # the other ranks train on exactly these inputs
+            group.send(
+                {"sequences": sequences, "config": config, "content": content or None, "tags": tags or None,
+                 "embedder_name": embedder_name, "resume_from": resume_from}
+            )  # fmt: skip
         result = train(
             sequences,
             config,
@@ -412,6 +441,7 @@ def _run(
             "events": sum(len(s) for s in sequences.values()),
             "epochs_run": result.epochs_run,
             "seconds": round(result.seconds, 2),
+            "processes": group.size if group is not None else 1,
             "last_interaction_id": last_id,
         }
         version.status = ModelVersion.Status.SUCCEEDED

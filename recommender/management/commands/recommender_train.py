@@ -1,11 +1,15 @@
 """``manage.py recommender_train``: a full training run in this process (the ``train_model`` task).
 
-``--enqueue`` sends it to a worker instead. The new version is activated only when it
+``--enqueue`` sends it to a worker instead. Under ``torchrun`` every process runs
+it: rank 0 records and stores the run, the others train beside it
+(``torchrun --nproc-per-node 4 -m django recommender_train``). The new version is activated only when it
 passes the evaluation gate, unless ``--activate`` (alias ``--no-gate``) or ``--no-activate``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import time
 from typing import Any
 
@@ -37,11 +41,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--enqueue", action="store_true", help="Send the task to a Celery worker and return"
         )
+        # How a worker hands a queued run to `torchrun` (TRAIN_PROCESSES > 1): not for people.
+        parser.add_argument("--version-id", type=int, help=argparse.SUPPRESS)
+        parser.add_argument("--config", type=json.loads, default=None, help=argparse.SUPPRESS)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        config = {
-            key: options[key] for key in ("epochs", "max_minutes", "device") if options.get(key) is not None
-        }
+        given = ("epochs", "max_minutes", "device")
+        config = {**(options["config"] or {}), **{k: options[k] for k in given if options.get(k) is not None}}
         if options["enqueue"]:
             result = tasks.train_model.delay(config or None)
             self.stdout.write(f"Training task {result.id} sent to the '{tasks.train_model.queue}' queue.")
@@ -49,7 +55,13 @@ class Command(BaseCommand):
         started = time.monotonic()
         with epoch_bar(enabled=options["verbosity"] > 0) as bar:
             try:
-                version = runs.train_model(config=config, progress=bar or True, activate=options["activate"])
+                version = runs.train_model(
+                    config=config,
+                    version=options["version_id"],
+                    progress=bar or True,
+                    activate=options["activate"],
+                )
             except (runs.TrainingBusy, runs.NotEnoughData) as exc:
                 raise CommandError(str(exc)) from exc
-        report(self, version, wall_seconds=time.monotonic() - started)
+        if version is not None:  # None: a rank of a torchrun run other than 0, which stores nothing
+            report(self, version, wall_seconds=time.monotonic() - started)
