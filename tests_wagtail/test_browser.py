@@ -1,6 +1,6 @@
 """Headless Chromium on the seeded Wagtail demo: an editor adds a "Recommended for you" block in
 Wagtail's editor and publishes; a signed-in reader sees personal recommendations in it; the admin's
-recommender menu entries open.
+recommender menu entries open Wagtail's own views, and the tuning page's live preview answers.
 
 Screenshots land in ``test-artifacts/wagtail/`` (git-ignored, kept by CI as artifacts).
 """
@@ -104,13 +104,20 @@ def test_editor_places_a_block_and_a_reader_sees_personal_recommendations(browse
     home.refresh_from_db()
     assert home.live and [block.block_type for block in home.body] == ["recommended_for_you"]
 
-    for label, url_name, _, _ in TOOLS:  # the recommender's menu: every entry opens
+    for n, (label, url_name, _, _) in enumerate(TOOLS):  # every entry of the menu opens a Wagtail view
         editor.goto("/cms/")
         editor.get_by_role("button", name="Recommender").click()
         editor.locator(f'a.sidebar-menu-item__link[href="{reverse(url_name)}"]', has_text=label).click()
         editor.wait_for_url(f"**{reverse(url_name)}")
-        assert editor.locator("#content").is_visible(), label
-    shoot(editor, "3-model-registry-from-menu")
+        assert editor.locator("main#main h1").is_visible(), label
+        shoot(editor, f"3-{n + 1}-{label.lower().replace(' ', '-')}")
+    editor.goto(reverse("recommender_wagtail:tuning"))  # the live preview answers in Wagtail's admin too
+    editor.fill("#id_user", "user001")
+    editor.click("#rec-preview-run")
+    editor.locator("#rec-preview-edited tbody tr[data-item-id]").first.wait_for()
+    shoot(editor, "4-tuning-live-preview")
+    editor.goto(reverse("recommender_rules:add"))
+    shoot(editor, "5-add-editorial-rule")
 
     visitor = tab_for(browser, live_server)
     visitor.goto("/login/")
@@ -123,6 +130,6 @@ def test_editor_places_a_block_and_a_reader_sees_personal_recommendations(browse
     reasons = block.locator("[data-recommender-reason]").evaluate_all(
         "nodes => nodes.map(n => n.dataset.recommenderReason)"
     )
-    shoot(visitor, "4-reader-sees-recommendations")
+    shoot(visitor, "6-reader-sees-recommendations")
     assert len(reasons) == 4
     assert "personalized" in reasons  # from the trained model and the reader's history

@@ -59,6 +59,16 @@ class EditorialRuleForm(forms.ModelForm):
         return data
 
 
+def rule_in_force(rule: EditorialRule) -> bool:
+    """Whether the rule acts now (enabled, started, not ended): shared by this admin and Wagtail's."""
+    now = timezone.now()
+    return (
+        rule.is_enabled
+        and (rule.starts_at is None or rule.starts_at <= now)
+        and (rule.ends_at is None or rule.ends_at > now)
+    )
+
+
 class InForceFilter(admin.SimpleListFilter):
     """Rules acting now, versus scheduled, expired or disabled ones."""
 
@@ -121,12 +131,7 @@ class EditorialRuleAdmin(admin.ModelAdmin):
 
     @admin.display(description="in force", boolean=True)
     def in_force(self, obj: EditorialRule) -> bool:
-        now = timezone.now()
-        return (
-            obj.is_enabled
-            and (obj.starts_at is None or obj.starts_at <= now)
-            and (obj.ends_at is None or obj.ends_at > now)
-        )
+        return rule_in_force(obj)
 
     @admin.action(description="Enable selected rules", permissions=["change"])
     def enable(self, request: HttpRequest, queryset: QuerySet[EditorialRule]) -> None:

@@ -78,6 +78,39 @@ def preview_errors(errors: dict[str, list[str]], *forms_: forms.Form) -> dict[st
     return {"errors": errors, "messages": sentences}
 
 
+def preview_response(request: HttpRequest) -> JsonResponse:
+    """The preview's JSON for a POST the caller has checked: shared by this admin and Wagtail's.
+
+    Records who looked at a reader's history (``HistoryAccess``) before showing it.
+    """
+    form, subject = TuningForm(request.POST), PreviewSubjectForm(request.POST)
+    if not (form.is_valid() and subject.is_valid()):
+        errors = {**form.errors.get_json_data(), **subject.errors.get_json_data()}
+        by_field = {k: [e["message"] for e in v] for k, v in errors.items()}
+        return JsonResponse(preview_errors(by_field, form, subject), status=400)
+    data = subject.cleaned_data
+    if data["user"] is not None:  # a reader's history is about to be shown: record who looked
+        reader = get_user_model().objects.filter(pk=data["user"]).first()
+        HistoryAccess.objects.create(
+            viewed_by=request.user,
+            subject=reader,
+            subject_label=reader.get_username() if reader else str(data["user"]),
+            where="tuning preview",
+        )
+    try:
+        result = tuning_forms.preview(
+            form.values,
+            user_id=data["user"],
+            item_ids=data["items"],
+            placement=data["placement"] or "default",
+            limit=data["limit"] or 10,
+            include_current=request.POST.get("include_current", "1") != "0",
+        )
+    except ValidationError as exc:
+        return JsonResponse(preview_errors(exc.message_dict, form, subject), status=400)
+    return JsonResponse(result)
+
+
 @admin.register(TuningSettings)
 class TuningSettingsAdmin(admin.ModelAdmin):
     """A single page instead of a list: the tuning form, the history and the preview."""
@@ -144,32 +177,7 @@ class TuningSettingsAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         if not self.has_change_permission(request):
             raise PermissionDenied
-        form, subject = TuningForm(request.POST), PreviewSubjectForm(request.POST)
-        if not (form.is_valid() and subject.is_valid()):
-            errors = {**form.errors.get_json_data(), **subject.errors.get_json_data()}
-            by_field = {k: [e["message"] for e in v] for k, v in errors.items()}
-            return JsonResponse(preview_errors(by_field, form, subject), status=400)
-        data = subject.cleaned_data
-        if data["user"] is not None:  # a reader's history is about to be shown: record who looked
-            reader = get_user_model().objects.filter(pk=data["user"]).first()
-            HistoryAccess.objects.create(
-                viewed_by=request.user,
-                subject=reader,
-                subject_label=reader.get_username() if reader else str(data["user"]),
-                where="tuning preview",
-            )
-        try:
-            result = tuning_forms.preview(
-                form.values,
-                user_id=data["user"],
-                item_ids=data["items"],
-                placement=data["placement"] or "default",
-                limit=data["limit"] or 10,
-                include_current=request.POST.get("include_current", "1") != "0",
-            )
-        except ValidationError as exc:
-            return JsonResponse(preview_errors(exc.message_dict, form, subject), status=400)
-        return JsonResponse(result)
+        return preview_response(request)
 
 
 @admin.register(HistoryAccess)

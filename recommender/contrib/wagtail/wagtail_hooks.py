@@ -1,8 +1,10 @@
 """Wagtail admin hooks: the recommender's tools in Wagtail's menu, its permissions in Wagtail's group
 editor, and each page's recommendations view with a button in the page header.
 
-The tools themselves are the core app's Django admin pages; a menu entry shows only to
-a staff user holding the permission that page asks for, which Wagtail's group editor grants.
+The tools are Wagtail views (``admin_views``: dashboard, tuning; ``viewsets``: feedback,
+rules, models) that call the core admin's functions; a menu entry shows only to a user
+holding the permission that view asks for, which Wagtail's group editor grants. No
+Django staff status is needed.
 """
 
 from __future__ import annotations
@@ -16,38 +18,29 @@ from django.http import HttpRequest
 from django.urls import include, path, reverse, reverse_lazy
 from wagtail import hooks
 from wagtail.admin.menu import Menu, MenuItem, SubmenuMenuItem
+from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.widgets import Button
 
-from recommender.contrib.wagtail import views
+from recommender.contrib.wagtail import admin_views, views, viewsets
 
-TOOLS = [  # label, Django admin URL name, the permission it needs, icon
-    ("Dashboard", "admin:recommender_dashboard", "recommender.view_recommendationlog", "view"),
-    ("Tuning", "admin:recommender_tuningsettings_changelist", "recommender.view_tuningsettings", "cogs"),
-    ("Feedback review", "admin:recommender_feedback_changelist", "recommender.view_feedback", "comment"),
-    (
-        "Editorial rules",
-        "admin:recommender_editorialrule_changelist",
-        "recommender.view_editorialrule",
-        "pick",
-    ),
-    (
-        "Model registry",
-        "admin:recommender_modelversion_changelist",
-        "recommender.view_modelversion",
-        "history",
-    ),
+TOOLS = [  # label, Wagtail admin URL name, the permission it needs, icon
+    ("Dashboard", "recommender_wagtail:dashboard", "recommender.view_recommendationlog", "view"),
+    ("Tuning", "recommender_wagtail:tuning", "recommender.view_tuningsettings", "cogs"),
+    ("Feedback review", "recommender_feedback:index", "recommender.view_feedback", "comment"),
+    ("Editorial rules", "recommender_rules:index", "recommender.view_editorialrule", "pick"),
+    ("Model registry", "recommender_models:index", "recommender.view_modelversion", "history"),
 ]
 
 
 class PermissionMenuItem(MenuItem):
-    """A menu entry shown only to staff users holding ``permission`` (the Django admin needs both)."""
+    """A menu entry shown only to users holding ``permission`` (its view refuses the others)."""
 
     def __init__(self, label: str, url: Any, permission: str, **kwargs: Any) -> None:
         super().__init__(label, url, **kwargs)
         self.permission = permission
 
     def is_shown(self, request: HttpRequest) -> bool:
-        return request.user.is_staff and request.user.has_perm(self.permission)
+        return request.user.has_perm(self.permission)
 
 
 @hooks.register("register_admin_menu_item")
@@ -73,9 +66,19 @@ def recommender_permissions() -> QuerySet[Permission]:
     return Permission.objects.filter(content_type__app_label="recommender")
 
 
+@hooks.register("register_admin_viewset")
+def recommender_viewsets() -> list[ModelViewSet]:
+    return [viewsets.rules_viewset, viewsets.feedback_viewset, viewsets.models_viewset]
+
+
 @hooks.register("register_admin_urls")
 def recommender_urls() -> list:
-    urls = [path("page/<int:page_id>/", views.page_recommendations, name="page")]
+    urls = [
+        path("page/<int:page_id>/", views.page_recommendations, name="page"),
+        path("dashboard/", admin_views.DashboardView.as_view(), name="dashboard"),
+        path("tuning/", admin_views.TuningView.as_view(), name="tuning"),
+        path("tuning/preview/", admin_views.TuningPreviewView.as_view(), name="tuning_preview"),
+    ]
     return [path("recommender/", include((urls, "recommender_wagtail"), namespace="recommender_wagtail"))]
 
 
