@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recommender.ml import ann
 from recommender.ml.data import UserSequence, leave_one_out
 from recommender.ml.embedder import Embedder
 from recommender.ml.inference import Recommender
@@ -206,8 +207,13 @@ def timed(fn: Callable[[], object]) -> tuple[float, float]:
 # -- 2. inference latency --------------------------------------------------------------
 
 
-def tiny_recommender(n_items: int, content_dim: int, seed: int = 0, device: str = "cpu") -> Recommender:
-    """A model trained for one epoch on synthetic sequences: real weights and shapes, no data needed."""
+def tiny_recommender(
+    n_items: int, content_dim: int, seed: int = 0, device: str = "cpu", vectors: np.ndarray | None = None
+) -> Recommender:
+    """A model trained for one epoch on synthetic sequences: real weights and shapes, no data needed.
+
+    vectors: the items' content (default: random unit vectors).
+    """
     rng = np.random.default_rng(seed)
     items = [f"i{n}" for n in range(n_items)]
     sequences = {
@@ -216,8 +222,9 @@ def tiny_recommender(n_items: int, content_dim: int, seed: int = 0, device: str 
         )
         for u in range(300)
     }
-    vectors = rng.standard_normal((n_items, content_dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    if vectors is None:
+        vectors = rng.standard_normal((n_items, content_dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     config = TrainConfig(epochs=1, val_max_users=100, seed=seed, device=device)
     return train(sequences, config, content=dict(zip(items, vectors, strict=True))).recommender
 
@@ -464,6 +471,99 @@ def bench_memory(sizes: Sequence[int], content_dims: Sequence[int], device: str)
     return table(title, ("items", "content dims", "loss", "seconds", "peak RSS GB"), rows)
 
 
+# -- 7. approximate index past a million items -------------------------------------------------
+
+
+def content_vectors(n: int, dim: int, centres: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+    """n unit content vectors: around the centres (cosine ~.8 to their own) as embedded text clusters
+    by topic, or with centres None isotropic, as section 2 adds them.
+
+    Isotropic vectors have no neighbourhoods at all: the worst case of any approximate
+    index, and unlike embedded text (--ann-content random measures that case).
+    """
+    if centres is None:
+        vectors = rng.standard_normal((n, dim)).astype(np.float32)
+    else:
+        vectors = centres[rng.integers(len(centres), size=n)]
+        vectors += 0.7 * rng.standard_normal((n, dim)).astype(np.float32) / np.sqrt(dim)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
+def bench_ann(
+    sizes: Sequence[int],
+    runs: int,
+    content: str = "topics",
+    queries: int = 200,
+    content_dim: int = 32,
+    seed: int = 0,
+) -> str:
+    """recommend(k=10, explain=False) scored exactly and through the index, and how often they agree.
+
+    The catalogue grows as in section 2 (a trained model, then content-only items);
+    content_dim is small so 5M items fit in memory, the item vectors are d_model wide
+    either way. Recall@10 is the share of the exact top 10 the index's top 10 holds,
+    over `queries` histories of 20-200 events; latency is of one history at a time,
+    which covers the model (history to state) and the index (search, filters, rescoring).
+    """
+    rng = np.random.default_rng(seed)
+    centres = None
+    if content == "topics":
+        centres = rng.standard_normal((1000, content_dim)).astype(np.float32)
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    rec = tiny_recommender(
+        2_000, content_dim, seed, vectors=content_vectors(2_000, content_dim, centres, rng)
+    )
+    users = [
+        [
+            rec.item_ids[i]
+            for i in rng.choice(len(rec.item_ids), size=int(rng.integers(20, 200)), replace=False)
+        ]
+        for _ in range(queries)
+    ]
+    rows = []
+    for size in sorted(sizes):
+        rec.ann_min_items = None
+        while (missing := size - len(rec.item_ids)) > 0:  # in chunks: each add copies the matrix once
+            n = min(missing, 1_000_000)
+            vectors = content_vectors(n, content_dim, centres, rng)
+            first = len(rec.item_ids)
+            rec.add_items({f"new{first + j}": vectors[j] for j in range(n)})
+        cycle = iter(range(10**9))
+
+        def one(cycle=cycle) -> object:
+            return rec.recommend(users[next(cycle) % queries], k=10, explain=False)
+
+        exact = percentiles_ms(one, runs, warmup=10)
+        exact_lists = rec.recommend_batch(users, k=10, explain=False)
+        build, _ = timed(lambda: setattr(rec, "ann_min_items", 0))
+        index = rec._state.item_index
+        approx = percentiles_ms(one, runs, warmup=10)
+        approx_lists = rec.recommend_batch(users, k=10, explain=False)
+        recall = np.mean(
+            [
+                len({r.item_id for r in a} & {r.item_id for r in e}) / max(1, len(e))
+                for a, e in zip(approx_lists, exact_lists, strict=True)
+            ]
+        )
+        lists = "+".join(str(p.lists) for p in index.parts)
+        rows.append(
+            (f"{len(rec.item_ids):,}", *exact[:2], *approx[:2], float(recall), build, lists,
+             len(index.exact), index.nbytes / 1e6)
+        )  # fmt: skip
+    title = (
+        f"7. Approximate index (faiss IVF-Flat, inner product, nprobe {ann.NPROBE}): recommend(k=10, "
+        "explain=False), "
+        f"{runs} runs after 10 warm-up; recall@10 vs exact over {queries} histories; {content} content, "
+        f"d={rec.model.config.d_model}, {torch.get_num_threads()} threads"
+    )
+    header = (
+        "items", "exact p50 ms", "p99", "index p50 ms", "p99", "recall@10", "build s", "lists",
+        "scored beside", "index MB",
+    )  # fmt: skip
+    return table(title, header, rows)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/datasets/ml-1m"), help="ML-1M folder")
@@ -481,12 +581,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--only",
         default="embed,embed-job,inference,train,memory",
         help="comma-separated sections: embed, embed-job, inference, train, memory; also processes "
-        "(1 vs 2 training processes) and loading (needs a throwaway PostgreSQL: .ci/with-services)",
+        "(1 vs 2 training processes), loading (needs a throwaway PostgreSQL: .ci/with-services) "
+        "and ann (the approximate index past a million items)",
     )
     parser.add_argument("--memory-sizes", default="10000,100000,1000000", help="catalogue sizes for memory")
     parser.add_argument("--memory-content", default="0,384", help="content dims for memory (0 = IDs only)")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--loading-events", default="1000000,10000000", help="event counts for loading")
+    parser.add_argument("--ann-sizes", default="1000000,5000000", help="catalogue sizes for ann")
+    parser.add_argument(
+        "--ann-content", default="topics", choices=("topics", "random"), help="new items' content"
+    )
     args = parser.parse_args(argv)
     if args.memory_child:
         import json
@@ -515,11 +620,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         dims = [int(s) for s in args.memory_content.split(",") if s]
         print(bench_memory(sizes, dims, args.device), flush=True)
     if "processes" in sections:
-        print(bench_processes(args.data, max(2, args.epochs)), flush=True)
+        print(bench_processes(args.data, args.epochs), flush=True)
     if "loading" in sections:
         from bench.loading import bench_loading
 
         print(bench_loading([int(s) for s in args.loading_events.split(",") if s]), flush=True)
+    if "ann" in sections:
+        sizes = [int(s) for s in args.ann_sizes.split(",") if s]
+        print(bench_ann(sizes, args.runs, args.ann_content), flush=True)
 
 
 if __name__ == "__main__":

@@ -395,6 +395,18 @@ SETTINGS: dict[str, Setting] = {
             nullable=True,
         ),
         Setting(
+            "ANN_MIN_ITEMS",
+            200_000,
+            int,
+            "Catalogue size above which the model's candidates come from an approximate index "
+            "(faiss IVF, the `ann` extra), rescored and filtered exactly, instead of scoring every "
+            "item. bench.speed --only ann, topic-clustered synthetic content: ~3 ms instead of ~18 ms at "
+            "1M items, ~4.5 ms at 5M, recall@10 .98-.99 against exact (.90 on isotropic random vectors). "
+            "None: always exact; without faiss scoring stays exact.",
+            min=0,
+            nullable=True,
+        ),
+        Setting(
             "MIN_INTERACTIONS_TO_TRAIN", 50, int, "Events needed before a model is trained at all.", min=0
         ),
         Setting(

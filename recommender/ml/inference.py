@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from recommender.ml import ann
 from recommender.ml.data import UserSequence, collapse_repeats, gap_buckets
 from recommender.ml.model import Seq2SeqRecommender, grow_model
 
@@ -28,6 +30,9 @@ EXPLAIN_BATCH = 1024  # left-one-out histories per forward pass when explaining
 EXPLAIN_EVENTS = 16  # newest distinct history items that may be cited (each costs an encoder pass)
 EXPLAIN_GROUPS = 8  # largest groups that may be cited
 MIN_INFLUENCE = 0.5  # drop of an item's log-probability in its list for an event to be cited (/1.65)
+OVERSAMPLE = 2  # index candidates per wanted item, on top of one per excluded item
+# items scored exactly beside the index (added or changed since its build) before it is rebuilt
+MAX_FRESH = 20_000
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class _Serving:
     matrix: Tensor  # (n_items + 1, d), row 0 = padding
     unit: Tensor  # L2-normalised rows, for similar() and explanations
     boost: Tensor | None  # (n_items + 1,) logit added to items unseen in training; None = no boost
+    item_index: ann.CatalogueIndex | None = None  # candidates for large catalogues (None: exact scoring)
+    fresh: Tensor | None = None  # rows the index misses or holds stale: added or changed since its build
 
 
 def list_log_probs(logits: Tensor) -> Tensor:
@@ -80,8 +87,11 @@ class Recommender:
         metadata: dict | None = None,
         device: str = "cpu",
         new_item_boost: float = 0.0,
+        ann_min_items: int | None = None,
     ) -> None:
-        """new_item_boost: a logit added to items the model was not trained on (see the property)."""
+        """new_item_boost: a logit added to items the model was not trained on (see the property);
+        ann_min_items: the catalogue size above which an approximate index finds the candidates.
+        """
         self.event_types = list(event_types)  # index i + 1 in the event-type table
         self.tags = list(tags)  # index i + 1 in the tag table
         self.metadata = metadata if metadata is not None else {}
@@ -89,6 +99,7 @@ class Recommender:
         self._type_index = {t: i + 1 for i, t in enumerate(self.event_types)}
         self._write_lock = threading.Lock()
         self._new_item_boost = _finite_boost(new_item_boost)
+        self._ann_min_items = ann_min_items
         self._state = self._serving(model.to(self.device), list(item_ids))
 
     # -- state ---------------------------------------------------------------
@@ -121,7 +132,56 @@ class Recommender:
             boost = torch.where(model.items.untrained(), self._new_item_boost, 0.0).to(matrix.device)
             boost[0] = 0.0  # padding stays -inf
         index = {i: n + 1 for n, i in enumerate(item_ids)}
-        return _Serving(model, item_ids, index, matrix, F.normalize(matrix, dim=1), boost)
+        item_index, fresh = self._item_index(model, matrix, previous, changed)
+        return _Serving(model, item_ids, index, matrix, F.normalize(matrix, dim=1), boost, item_index, fresh)
+
+    def _item_index(
+        self, model: Seq2SeqRecommender, matrix: Tensor, previous: _Serving | None, changed: Sequence[int]
+    ) -> tuple[ann.CatalogueIndex | None, Tensor | None]:
+        """The approximate index for this state, and the rows to score exactly beside it.
+
+        The previous state's index is kept while the items added or changed since its
+        build are few (they are scored exactly: a new item is found at once); a
+        whole-matrix rebuild or too many such items build it again.
+        """
+        n_items = matrix.size(0) - 1
+        if self._ann_min_items is None or n_items <= self._ann_min_items or not ann.available():
+            return None, None
+        if previous is not None and previous.item_index is not None:
+            added = torch.arange(previous.matrix.size(0), n_items + 1, device=matrix.device)
+            changed_rows = torch.tensor(changed, dtype=torch.long, device=matrix.device)
+            fresh = torch.cat([previous.fresh, changed_rows, added]).unique()
+            if fresh.numel() <= MAX_FRESH:
+                return previous.item_index, fresh
+        start = time.perf_counter()
+        untrained = model.items.untrained().cpu().numpy()
+        rows = np.arange(1, n_items + 1)
+        built = ann.CatalogueIndex(matrix.cpu().numpy(), [rows[~untrained[1:]], rows[untrained[1:]]])
+        logger.info(
+            "built an approximate index over %d items in %.1f s (%.0f MB)",
+            n_items, time.perf_counter() - start, built.nbytes / 1e6,
+        )  # fmt: skip
+        return built, torch.zeros(0, dtype=torch.long, device=matrix.device)
+
+    @property
+    def ann_min_items(self) -> int | None:
+        """Catalogue size above which an index finds the candidates (None: every catalogue exactly).
+
+        Exact scoring is a matmul over every item, ~20 ms at 1M items on two cores; the
+        index's candidates are rescored exactly and filtered as before, so results only
+        differ when the index misses an item that would have ranked (bench.speed --only ann
+        measures how often). Needs faiss; without it scoring stays exact.
+        """
+        return self._ann_min_items
+
+    @ann_min_items.setter
+    def ann_min_items(self, value: int | None) -> None:
+        with self._write_lock:
+            if value == self._ann_min_items:
+                return
+            self._ann_min_items = value
+            state = self._state
+            self._state = self._serving(state.model, state.item_ids, state)
 
     @property
     def new_item_boost(self) -> float:
@@ -393,34 +453,34 @@ class Recommender:
             return results
         with torch.inference_mode():
             states, memory, valid = self._states(state, [rows[n] for n in live])
-            logits = self._logits(state, states)
-            if allowed is not None:
-                logits = self._only(state, logits, allowed)
-            for b, n in enumerate(live):
-                banned = [state.index[i] for i in excludes[n] if i in state.index]
-                if not allow_seen:
-                    banned += self._seen(histories[n])
-                if banned:
-                    logits[b].index_fill_(0, torch.tensor(banned, device=self.device), float("-inf"))
-            log_norm = torch.logsumexp(logits, dim=1, keepdim=True)
-            width = min(k, logits.size(1))
+            banned = []
+            for n in live:
+                columns = [state.index[i] for i in excludes[n] if i in state.index]
+                banned.append(columns if allow_seen else columns + self._seen(histories[n]))
+            n_columns = state.matrix.size(0)
+            width = min(k, n_columns)
+            wanted = min(n_columns, max(5 * k, 50)) if generate else width
+            if state.item_index is None:
+                top_values, top_indices, log_norm = self._top_exact(state, states, banned, allowed, wanted)
+            else:
+                top_values, top_indices, log_norm = self._top_index(state, states, banned, allowed, wanted)
             if generate:
-                top = logits.topk(min(logits.size(1), max(5 * k, 50)), dim=1)
-                bias = None if state.boost is None else state.boost[top.indices]
+                bias = None if state.boost is None else state.boost[top_indices]
                 picked, _ = state.model.generate(
-                    memory, valid, state.matrix, k, top.values == float("-inf"), top.indices, bias
+                    memory, valid, state.matrix, k, top_values == float("-inf"), top_indices, bias
                 )
-                chosen = top.indices.gather(1, picked)
+                chosen = top_indices.gather(1, picked)
                 if chosen.size(1) < width:  # lists longer than the decoder's steps go on in ranked order
                     chosen = torch.stack(
                         [
                             torch.cat([c, t[~torch.isin(t, c)]])[:width]
-                            for c, t in zip(chosen, top.indices, strict=True)
+                            for c, t in zip(chosen, top_indices, strict=True)
                         ]
                     )
-                values = logits.gather(1, chosen)
+                at = (chosen[:, :, None] == top_indices[:, None, :]).int().argmax(2)
+                values = top_values.gather(1, at)
             else:
-                values, chosen = logits.topk(width, dim=1)
+                values, chosen = top_values, top_indices
             probs = (values - log_norm).exp()
             if explain:
                 reasons = self._explain(
@@ -437,6 +497,96 @@ class Recommender:
                 if good
             ]
         return results
+
+    def _top_exact(
+        self,
+        state: _Serving,
+        states: Tensor,
+        banned: Sequence[Sequence[int]],
+        allowed: Collection[str] | None,
+        wanted: int,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(B, wanted) best scores and their columns, (B, 1) log-normaliser: every item scored."""
+        logits = self._logits(state, states)
+        if allowed is not None:
+            logits = self._only(state, logits, allowed)
+        for b, columns in enumerate(banned):
+            if columns:
+                logits[b].index_fill_(0, torch.tensor(columns, device=self.device), float("-inf"))
+        values, indices = logits.topk(wanted, dim=1)
+        return values, indices, torch.logsumexp(logits, dim=1, keepdim=True)
+
+    def _top_index(
+        self,
+        state: _Serving,
+        states: Tensor,
+        banned: Sequence[Sequence[int]],
+        allowed: Collection[str] | None,
+        wanted: int,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """_top_exact's result from the index's candidates, filtered and rescored exactly.
+
+        Each of its indexes proposes wanted x OVERSAMPLE items (more when `allowed` keeps
+        a part of the catalogue) plus one per banned item, so an excluded item ranked
+        first by the index cannot crowd out the list; the rows it does not index (small
+        groups, items added or changed since its build) are scored beside it. A history
+        whose filters leave fewer than `wanted` candidates (while the catalogue holds
+        more) is scored exactly. The normaliser is the candidates' exact mass plus the
+        rest's, estimated from a fixed uniform sample.
+        """
+        item_index, n_items = state.item_index, state.matrix.size(0) - 1
+        keep = None
+        if allowed is not None:
+            keep = torch.zeros(n_items + 1, dtype=torch.bool, device=self.device)
+            keep[torch.tensor([state.index[i] for i in allowed if i in state.index], dtype=torch.long)] = True
+            keep[0] = False
+        n_allowed = n_items if keep is None else int(keep.sum())
+        share = max(n_allowed, 1) / n_items  # the index's candidates outside `allowed` are wasted
+        k_search = math.ceil(wanted * OVERSAMPLE / share) + max(len(b) for b in banned)
+        if keep is not None and n_allowed <= k_search:  # so few allowed: they are the candidates
+            found = keep.nonzero().view(1, -1).expand(len(banned), -1)
+        else:
+            found = torch.from_numpy(item_index.search(states.float().cpu().numpy(), k_search)).to(
+                self.device
+            )
+        sample = torch.from_numpy(item_index.sample).to(self.device)
+        beside = torch.cat([torch.from_numpy(item_index.exact).to(self.device), state.fresh])
+        out_values = torch.full((len(banned), wanted), float("-inf"), device=self.device)
+        out_indices = torch.zeros((len(banned), wanted), dtype=torch.long, device=self.device)
+        log_norm = torch.empty((len(banned), 1), device=self.device)
+        for b, columns in enumerate(banned):
+            blocked = torch.tensor(columns, dtype=torch.long, device=self.device).unique()
+            candidates = torch.cat([found[b][found[b] > 0], beside]).unique()
+            ok = ~torch.isin(candidates, blocked)
+            rest = ~torch.isin(sample, candidates) & ~torch.isin(sample, blocked)
+            if keep is not None:
+                ok &= keep[candidates]
+                rest &= keep[sample]
+            candidates = candidates[ok]
+            eligible = n_allowed - (int(keep[blocked].sum()) if keep is not None else blocked.numel())
+            if candidates.numel() < min(wanted, eligible):
+                exact = self._top_exact(state, states[b : b + 1], [columns], allowed, wanted)
+                out_values[b], out_indices[b], log_norm[b] = (t[0] for t in exact)
+                continue
+            values = self._rescore(state, states[b], candidates)
+            top = values.topk(min(wanted, values.numel()))
+            out_values[b, : top.values.numel()] = top.values
+            out_indices[b, : top.values.numel()] = candidates[top.indices]
+            mass = torch.logsumexp(values, dim=0)
+            if rest.any() and eligible > candidates.numel():
+                tail = self._rescore(state, states[b], sample[rest])
+                tail_mass = torch.logsumexp(tail, dim=0) + math.log(
+                    (eligible - candidates.numel()) / tail.numel()
+                )
+                mass = torch.logaddexp(mass, tail_mass)
+            log_norm[b] = mass
+        return out_values, out_indices, log_norm
+
+    @staticmethod
+    def _rescore(state: _Serving, user: Tensor, columns: Tensor) -> Tensor:
+        """Exact logits (as _logits) of one user's state for some columns (none of them 0)."""
+        values = state.matrix[columns] @ user.float()
+        return values if state.boost is None else values + state.boost[columns]
 
     def _only(self, state: _Serving, scores: Tensor, allowed: Collection[str]) -> Tensor:
         """scores (..., n_items + 1) with every column outside `allowed` set to -inf."""

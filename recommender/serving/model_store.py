@@ -10,6 +10,9 @@ Whether another version became active is checked at most every
 Items published after training are scored from their content embedding
 (``Recommender.add_items``): all of them when a model loads, then the ones
 embedded (or re-embedded) since, at the same interval, never per request.
+Past ``ANN_MIN_ITEMS`` items the loaded model builds an approximate index over its
+item matrix (``recommender.ml.ann``), so each newly activated version (a retrain or
+a refresh) is indexed when this process loads it.
 """
 
 from __future__ import annotations
@@ -150,6 +153,10 @@ def _load(version: ModelVersion) -> LoadedModel:
     recommender.new_item_boost = float(recommender_settings.NEW_ITEM_BOOST)
     loaded = LoadedModel(version=version, recommender=recommender)
     _add_new_items(loaded)
+    # Last, so the index is built once over the whole catalogue (items added later are
+    # scored beside it); a new version is loaded, and so indexed, before it is swapped in.
+    threshold = recommender_settings.ANN_MIN_ITEMS
+    recommender.ann_min_items = None if threshold is None else int(threshold)
     return loaded
 
 
