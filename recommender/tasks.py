@@ -194,8 +194,14 @@ def on_events_ingested(
     parts). Without a worker (eager, the demo) the update runs here. A failure is
     logged and never breaks tracking; the periodic ``recompute_interests`` repairs it.
     """
+    users, visitors = sorted(user_ids or ()), sorted(v for v in visitor_ids or () if v)
     try:
-        update_interests.delay(sorted(user_ids or ()), sorted(v for v in visitor_ids or () if v))
+        if runs_eagerly():
+            # Directly, not through an eager task: eager tasks in the threads of a threaded
+            # server race on Celery's process-wide "join would block" flag and can leave it set.
+            update_interests.run(users, visitors)
+        else:
+            update_interests.delay(users, visitors)
     except Exception:
         logger.exception("could not update the interest profiles of the readers of a tracked batch")
 
