@@ -30,6 +30,7 @@ from recommender.conf import recommender_settings
 from recommender.identity import Identity
 from recommender.models import Feedback, Interaction, Item, Profile, RecommendationLog
 from recommender.signals import events_ingested, identity_merged
+from recommender.tracking import partitions
 
 # Event types with a popularity counter on Item.
 COUNTERS = {
@@ -236,9 +237,13 @@ def _insert_new(rows: list[Interaction]) -> list[str]:
     PostgreSQL: one ``INSERT … ON CONFLICT (event_id) DO NOTHING RETURNING`` of the
     rows sent as one JSON document. A transaction inserting an id that a concurrent one
     has just inserted waits for that one's outcome, then skips the row, so two posts of
-    one batch never both count an event as new, with no lock of ours; one JSON
-    parameter also spares the per-value SQL that ``bulk_create`` builds. Elsewhere (SQLite, whose IMMEDIATE
-    write transactions run one at a time): look for the stored ids, then ``bulk_create``.
+    one batch never both count an event as new, with no lock of ours. The rows go in
+    ``event_id`` order: two batches sharing ids in opposite orders would otherwise each
+    wait for the other's insert (a deadlock). One JSON parameter also spares the
+    per-value SQL that ``bulk_create`` builds. A partitioned table (``tracking.partitions``)
+    checks the ids against its seen-ids table in the same statement. Elsewhere (SQLite,
+    whose IMMEDIATE write transactions run one at a time): look for the stored ids, then
+    ``bulk_create``.
     """
     connection = transaction.get_connection()
     if connection.vendor != "postgresql":
@@ -260,13 +265,15 @@ def _insert_new(rows: list[Interaction]) -> list[str]:
     table = quote(Interaction._meta.db_table)
     event_id = quote(Interaction._meta.get_field("event_id").column)
     columns = ", ".join(quote(f.column) for f in fields)
+    statement = (
+        partitions.insert_new_sql(connection, columns)  # no unique event_id there: its seen-ids table decides
+        if partitions.is_partitioned(connection)
+        else f"INSERT INTO {table} ({columns}) "
+        f"SELECT {columns} FROM json_populate_recordset(NULL::{table}, %s) ORDER BY {event_id} "
+        f"ON CONFLICT ({event_id}) DO NOTHING RETURNING {event_id}"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) "
-            f"SELECT {columns} FROM json_populate_recordset(NULL::{table}, %s) "
-            f"ON CONFLICT ({event_id}) DO NOTHING RETURNING {event_id}",
-            [json.dumps(records)],
-        )
+        cursor.execute(statement, [json.dumps(records)])
         return [event_id for (event_id,) in cursor.fetchall()]
 
 

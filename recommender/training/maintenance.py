@@ -12,12 +12,16 @@ from django.utils import timezone
 from recommender.caching import bump_site_generation
 from recommender.conf import recommender_settings
 from recommender.models import Interaction, Item, ModelVersion, RecommendationLog
+from recommender.tracking import partitions
 from recommender.training import artifacts
 from recommender.training.locks import TrainingBusy, training_lock
 from recommender.training.runs import fail_stale_runs
 from recommender.tuning import get_tuning
 
 logger = logging.getLogger(__name__)
+# How long the cleanup task waits for the events table's lock to add or drop a partition
+# before leaving it for its next run: a waiting DDL lock would queue every reader behind it.
+PARTITION_LOCK_TIMEOUT = "5s"
 
 
 def compute_trending() -> int:
@@ -58,7 +62,10 @@ def cleanup() -> dict[str, int]:
     """Delete old logs, old events (when a retention is set) and surplus artifacts; close dead runs.
 
     Retention: ``LOG_RETENTION_DAYS`` for logs, ``INTERACTION_RETENTION_DAYS`` (when set)
-    for events; ``KEEP_INACTIVE_VERSIONS`` newest inactive
+    for events. A partitioned events table (``tracking.partitions``) drops whole expired
+    months first (``event_partitions`` counts them; ``events`` counts rows deleted one by one,
+    from the month astride the cutoff), forgets their event ids, and gets next month's
+    partition. ``KEEP_INACTIVE_VERSIONS`` newest inactive
     versions keep their artifact (plus the latest previously active one, for rollback).
     A version's artifact reference is cleared *before* its files go, so no version
     ever points at a half-deleted artifact.
@@ -66,9 +73,18 @@ def cleanup() -> dict[str, int]:
     now = timezone.now()
     cutoff = now - timedelta(days=int(recommender_settings.LOG_RETENTION_DAYS))
     logs, _ = RecommendationLog.objects.filter(created_at__lt=cutoff).delete()
-    events = 0
+    events, partitioned = 0, partitions.is_partitioned()
+    dropped: list[str] | None = []
+    if partitioned:  # next month's partition, should nobody have run recommender_partitions --create-next
+        partitions.create_partitions(lock_timeout=PARTITION_LOCK_TIMEOUT)
     if days := int(recommender_settings.INTERACTION_RETENTION_DAYS):
-        events, _ = Interaction.objects.filter(timestamp__lt=now - timedelta(days=days)).delete()
+        expired = now - timedelta(days=days)
+        if partitioned:
+            dropped = partitions.drop_partitions_before(expired, lock_timeout=PARTITION_LOCK_TIMEOUT)
+        if dropped is not None:  # None: a partition was busy, so no row-by-row delete of its rows either
+            events, _ = Interaction.objects.filter(timestamp__lt=expired).delete()
+            if partitioned:
+                partitions.forget_event_ids_before(expired)
 
     try:
         with training_lock():
@@ -87,6 +103,12 @@ def cleanup() -> dict[str, int]:
         if ModelVersion.objects.filter(pk=version.pk, is_active=False).update(artifact_name="", checksum=""):
             artifacts.delete_stored_artifact(name)
             removed += 1
-    summary = {"logs": logs, "events": events, "artifacts": removed, "stale_runs": stale}
+    summary = {
+        "logs": logs,
+        "events": events,
+        "event_partitions": len(dropped or []),
+        "artifacts": removed,
+        "stale_runs": stale,
+    }
     logger.info("recommender cleanup: %s", summary)
     return summary
