@@ -390,13 +390,12 @@ def bench_processes(data: Path, epochs: int) -> str:
             env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
             if done.returncode != 0:
-                rows.append((processes, threads, "failed", "-", "-", done.stderr.strip()[-60:]))
+                rows.append((processes, threads, "failed", "-", done.stderr.strip()[-60:]))
                 continue
             found = json.loads(done.stdout.strip().splitlines()[-1])
             seconds = float(np.median(found["epoch_seconds"]))
-            rows.append(
-                (processes, threads, seconds, n_events / seconds, found.get("val_ndcg@10", float("nan")))
-            )
+            best = found.get("val_ndcg@10", float("nan"))
+            rows.append((processes, threads, seconds, n_events / seconds, f"{best:.4f}"))
     title = (
         f"6. Training processes: ML-1M through the CLI ({n_events:,} events, IDs only), {epochs} epochs, "
         f"median epoch; {cores} cores"
