@@ -34,12 +34,22 @@ without them (the blocks' lists cached), for what the blocks add to a page. Timi
 on a shared machine move from run to run: compare the rows of one run, and read the
 CPU-time column, which moves less. Over HTTP the rows are measured in interleaved
 rounds and the median round is reported, so a slow spell does not land on one row.
+
+``--memory`` measures instead what each web process holds: a synthetic model of
+``--memory-items`` items (1M) with 384-dim content is stored and activated in a throwaway
+SQLite demo, then ``--workers`` (4) Python processes, started one after another, each set
+Django up and load it through ``model_store`` (as a gunicorn worker does on its first
+request) and serve one recommendation; RSS, PSS and USS of each come from
+``/proc/<pid>/smaps_rollup`` once all of them serve. PSS splits shared pages between the
+processes that map them, so the sum of PSS is the memory they take together, and its growth
+past the first worker is what each extra worker adds.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import os
 import re
 import shutil
@@ -474,7 +484,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--http-connections", type=int, default=4)
     parser.add_argument("--http-seconds", type=int, default=10)
     parser.add_argument("--http-rounds", type=int, default=3, help="interleaved rounds; the median is shown")
+    parser.add_argument(
+        "--memory", action="store_true", help="instead: RSS/PSS/USS of --workers processes serving one model"
+    )
+    parser.add_argument("--workers", type=int, default=4, help="serving processes of --memory")
+    parser.add_argument("--memory-items", type=int, default=1_000_000, help="items of --memory's model")
+    parser.add_argument("--content-dim", type=int, default=384, help="content dimensions of --memory's model")
+    parser.add_argument("--memory-worker", type=Path, help=argparse.SUPPRESS)  # one worker of --memory
     args = parser.parse_args(argv)
+    if args.memory_worker:
+        memory_worker(args.memory_worker)
+        return
+    if args.memory:
+        if args.workers < 2:
+            parser.error("--memory needs at least two workers")
+        with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+            setup_django(Path(tmp))
+            print(bench_memory(args, Path(tmp)), flush=True)
+        return
     sizes = sorted({int(s) for s in args.items.split(",") if s})
     if not sizes or args.runs < 1 or args.users < 1 or args.events < 3:
         parser.error("need at least one size, one run, one user and three events per user")
@@ -643,6 +670,139 @@ def bench_http(cookie: str, n_items: int, args: argparse.Namespace) -> str:
         f"one logged-in reader, {n_items:,} items"
     )
     return table(title, ("request", "p50 ms", "p99 ms", "req/s", "p50 / bare", "p99 / bare"), rows)
+
+
+# -- memory: several serving processes holding one model ------------------------------------------
+
+
+def smaps(pid: int) -> dict[str, float]:
+    """RSS, PSS and USS (private clean + dirty) of a process, in MB, from /proc/<pid>/smaps_rollup."""
+    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    kb = {k: int(v) for k, v in re.findall(r"^(\w+):\s+(\d+) kB", text, re.M)}
+    return {
+        "rss": kb["Rss"] / 1024,
+        "pss": kb["Pss"] / 1024,
+        "uss": (kb["Private_Clean"] + kb["Private_Dirty"]) / 1024,
+    }
+
+
+def synthetic_model(n_items: int, content_dim: int, seed: int) -> Any:
+    """An untrained model of n_items items (ids "1".."n", every one trained) with random unit content.
+
+    Memory depends on the shapes only, so no training: a trained 1M-item model takes an hour here.
+    """
+    import torch
+
+    from recommender.ml.inference import Recommender
+    from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender
+
+    torch.manual_seed(seed)
+    model = Seq2SeqRecommender(Seq2SeqConfig(n_items=n_items + 1, content_dim=content_dim))
+    with torch.no_grad():
+        content = model.items.content
+        for part in content[1:].split(65536):
+            part.normal_()
+            part /= part.norm(dim=1, keepdim=True)
+        model.items.trained[1:] = True
+    return Recommender(model, [str(pk) for pk in range(1, n_items + 1)])
+
+
+def bench_memory(args: argparse.Namespace, tmp: Path) -> str:
+    """RSS, PSS and USS of --workers processes that each load the active model through model_store.
+
+    Workers start one after another (each waits until the previous one serves), so the
+    figures are steady state, not load peaks; all are measured once every one serves.
+    """
+    import gc
+
+    from django.core.management import call_command
+
+    from recommender.models import ModelVersion
+    from recommender.training import artifacts, model_registry
+
+    call_command("migrate", verbosity=0)
+    start = time.perf_counter()
+    recommender = synthetic_model(args.memory_items, args.content_dim, args.seed)
+    name, checksum = artifacts.store_artifact("memory", recommender)
+    del recommender
+    gc.collect()
+    version = ModelVersion.objects.create(
+        name="memory", status=ModelVersion.Status.SUCCEEDED, artifact_name=name, checksum=checksum
+    )
+    model_registry.activate(version)
+    size = artifacts.artifact_storage().size(f"{name}/model.safetensors")
+    os.sync()  # written pages are clean: shared file pages then count as shared, not private
+    built = time.perf_counter() - start
+    env = {**os.environ, "TMPDIR": str(tmp)}  # the default ARTIFACT_CACHE_DIR lands in the throwaway dir
+    workers: list[subprocess.Popen] = []
+    alone: dict[str, float] = {}
+    reports: list[dict[str, float]] = []
+    try:
+        for _ in range(args.workers):
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "bench.serving", "--memory-worker", str(tmp)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            workers.append(worker)
+            line = worker.stdout.readline()
+            if not line:
+                raise SystemExit(f"worker {len(workers)} exited with {worker.wait()} before serving")
+            reports.append(json.loads(line))
+            if len(workers) == 1:
+                alone = smaps(worker.pid)
+        measured = [smaps(worker.pid) for worker in workers]
+    finally:
+        for worker in workers:
+            worker.stdin.close()
+            worker.wait(timeout=60)
+    rows = [
+        (
+            n + 1,
+            round(m["rss"]),
+            round(m["pss"]),
+            round(m["uss"]),
+            round(m["uss"] - r["uss_before"]),
+            r["seconds"],
+        )
+        for n, (m, r) in enumerate(zip(measured, reports, strict=True))
+    ]
+    added = (sum(m["pss"] for m in measured) - alone["pss"]) / max(1, len(measured) - 1)
+    title = (
+        f"Memory of {args.workers} serving processes (bench.serving --memory-worker: Django set up, "
+        f"model_store.get_active(), one recommendation), {args.memory_items:,} items x "
+        f"{args.content_dim}-dim "
+        f"content, model.safetensors {size / 2**20:,.0f} MB (synthetic model, stored and activated in "
+        f"{built:.0f} s); MB from /proc/<pid>/smaps_rollup, USS = private clean + dirty; "
+        f"'model USS' = USS after loading - before"
+    )
+    summary = (
+        f"added per extra worker (sum of PSS with {len(measured)} workers - PSS of the first alone, "
+        f"/ {len(measured) - 1}): {added:,.0f} MB = {100 * added / (size / 2**20):.0f} % "
+        "of the model's size\n"
+    )
+    header = ("worker", "RSS MB", "PSS MB", "USS MB", "model USS MB", "load s")
+    return table(title, header, rows) + summary
+
+
+def memory_worker(tmp: Path) -> None:
+    """One process of bench_memory: load the active model, recommend, report, wait until stdin closes."""
+    setup_django(tmp)
+    from recommender.serving import model_store
+
+    before = smaps(os.getpid())
+    start = time.perf_counter()
+    loaded = model_store.get_active()
+    if loaded is None:
+        raise SystemExit("no active model")
+    recommender = loaded.recommender
+    if not recommender.recommend(recommender.item_ids[:3], 10, explain=False):
+        raise SystemExit("the model recommended nothing")
+    seconds = round(time.perf_counter() - start, 1)
+    print(json.dumps({"uss_before": before["uss"], "seconds": seconds}), flush=True)
+    sys.stdin.read()
 
 
 if __name__ == "__main__":

@@ -433,6 +433,17 @@ SETTINGS: dict[str, Setting] = {
         Setting(
             "ARTIFACT_PREFIX", "recommender/models", str, "Path prefix of model artifacts in that storage."
         ),
+        Setting(
+            "ARTIFACT_CACHE_DIR",
+            None,
+            str,
+            "Local directory where serving processes keep the artifacts they load, one folder per "
+            "weights checksum: every process of a host memory-maps the same files, so the model is in "
+            "memory once per host, not once per worker (with its item matrix and index, written there by "
+            "the first process). The two most recently loaded versions are kept. None: a folder in the "
+            "system temp directory.",
+            nullable=True,
+        ),
         Setting("LOG_RETENTION_DAYS", 90, int, "Days recommendation logs are kept.", min=1),
         Setting(
             "INTERACTION_RETENTION_DAYS",

@@ -15,13 +15,20 @@ changes. A group small enough to score exactly is not indexed. IVF builds in sec
 (a graph index such as HNSW took ~2 minutes per million items here) and keeps the
 vectors uncompressed. faiss is optional (``pip install django-recommender[ann]``):
 without it every catalogue is scored exactly, which this module says once in the log.
+
+Given a folder, the indexes are written there once and memory-mapped from the files
+(faiss IO_FLAG_MMAP) by every process that needs the same index, so the web processes
+of a host share one copy (~260 MB at 1M items) instead of building one each.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -66,6 +73,40 @@ class ItemIndex:
         self.index.nprobe = min(nprobe, self.lists)
         self.nbytes = n * (d * 4 + 8) + self.lists * d * 4  # vectors + ids + centroids
 
+    @classmethod
+    def kept(cls, vectors: np.ndarray, rows: np.ndarray, path: Path, *, seed: int = 0) -> ItemIndex:
+        """The index of `rows` mapped from `path`; built and written there first if it holds none."""
+        try:
+            return cls._mapped(path, len(rows), vectors.shape[1])
+        except (OSError, RuntimeError, ValueError):
+            pass  # not written yet, or unreadable: build it (again)
+        built = cls(vectors, rows, seed=seed)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        os.close(fd)
+        try:
+            faiss.write_index(built.index, temporary)
+            os.replace(temporary, path)
+            return cls._mapped(path, len(rows), vectors.shape[1])
+        except (OSError, RuntimeError, ValueError) as exc:
+            Path(temporary).unlink(missing_ok=True)
+            logger.warning("cannot keep the index in %s (%s): it stays in this process", path, exc)
+            return built
+
+    @classmethod
+    def _mapped(cls, path: Path, size: int, dimension: int) -> ItemIndex:
+        """An index read from `path` with its inverted lists memory-mapped, not copied."""
+        if not path.is_file():
+            raise OSError(f"no index at {path}")
+        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        if index.ntotal != size or index.d != dimension:
+            raise ValueError(f"{path} indexes {index.ntotal} x {index.d}, not {size} x {dimension}")
+        mapped = cls.__new__(cls)
+        mapped.index, mapped.quantizer = index, None  # read_index's index owns its quantizer
+        mapped.size, mapped.lists = size, index.nlist
+        mapped.index.nprobe = min(NPROBE, mapped.lists)
+        mapped.nbytes = 0  # page cache, shared
+        return mapped
+
     def search(self, queries: np.ndarray, k: int) -> np.ndarray:
         """(B, k) rows of the best-scoring items per query (0 where fewer than k were scanned)."""
         _, rows = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, self.size))
@@ -75,10 +116,28 @@ class ItemIndex:
 class CatalogueIndex:
     """Candidates for a whole catalogue: an index per large group of rows, the small groups exactly."""
 
-    def __init__(self, matrix: np.ndarray, groups: Sequence[np.ndarray], *, seed: int = 0) -> None:
-        """matrix: (n_items + 1, d), row 0 padding; groups: disjoint arrays of rows, covering 1..n_items."""
+    def __init__(
+        self,
+        matrix: np.ndarray,
+        groups: Sequence[np.ndarray],
+        *,
+        seed: int = 0,
+        directory: Path | None = None,
+    ) -> None:
+        """matrix: (n_items + 1, d), row 0 padding; groups: disjoint arrays of rows, covering 1..n_items.
+
+        directory: where the indexes are kept as files, for every process indexing this same
+        matrix and groups (the caller's promise: the folder belongs to one matrix).
+        """
         self.rows = matrix.shape[0] - 1
-        self.parts = [ItemIndex(matrix[g], g, seed=seed) for g in groups if len(g) > EXACT_GROUP]
+        large = [g for g in groups if len(g) > EXACT_GROUP]
+        if directory is None:
+            self.parts = [ItemIndex(matrix[g], g, seed=seed) for g in large]
+        else:
+            self.parts = [
+                ItemIndex.kept(matrix[g], g, directory / f"ann.v1-{n}-{len(g)}.faiss", seed=seed)
+                for n, g in enumerate(large)
+            ]
         small = [g for g in groups if 0 < len(g) <= EXACT_GROUP]
         self.exact = np.concatenate(small).astype(np.int64) if small else np.zeros(0, dtype=np.int64)
         self.sample = (

@@ -12,10 +12,10 @@ import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from recommender.ml import ann
@@ -54,8 +54,8 @@ class _Serving:
     model: Seq2SeqRecommender
     item_ids: list[str]
     index: dict[str, int]
-    matrix: Tensor  # (n_items + 1, d), row 0 = padding
-    unit: Tensor  # L2-normalised rows, for similar() and explanations
+    matrix: Tensor  # (n_items + 1, d), row 0 = padding; may be a file mapping shared by processes
+    norms: Tensor  # (n_items + 1,) row lengths for similar(): a normalised copy would double the matrix
     boost: Tensor | None  # (n_items + 1,) logit added to items unseen in training; None = no boost
     item_index: ann.CatalogueIndex | None = None  # candidates for large catalogues (None: exact scoring)
     fresh: Tensor | None = None  # rows the index misses or holds stale: added or changed since its build
@@ -88,9 +88,14 @@ class Recommender:
         device: str = "cpu",
         new_item_boost: float = 0.0,
         ann_min_items: int | None = None,
+        item_matrix: Tensor | None = None,
+        index_dir: Path | None = None,
     ) -> None:
         """new_item_boost: a logit added to items the model was not trained on (see the property);
-        ann_min_items: the catalogue size above which an approximate index finds the candidates.
+        ann_min_items: the catalogue size above which an approximate index finds the candidates;
+        item_matrix: the model's item matrix computed before (artifact.map_artifact maps it from
+        a file, so the processes of a host share it), used until items are added; index_dir: a
+        folder where the approximate index over that matrix is kept for every process.
         """
         self.event_types = list(event_types)  # index i + 1 in the event-type table
         self.tags = list(tags)  # index i + 1 in the tag table
@@ -100,7 +105,8 @@ class Recommender:
         self._write_lock = threading.Lock()
         self._new_item_boost = _finite_boost(new_item_boost)
         self._ann_min_items = ann_min_items
-        self._state = self._serving(model.to(self.device), list(item_ids))
+        self._shared = (item_matrix, index_dir)
+        self._state = self._serving(model.to(self.device), list(item_ids), matrix=item_matrix)
 
     # -- state ---------------------------------------------------------------
 
@@ -110,30 +116,41 @@ class Recommender:
         item_ids: list[str],
         previous: _Serving | None = None,
         changed: Sequence[int] = (),
+        matrix: Tensor | None = None,
     ) -> _Serving:
         """Serving state for `model`; with `previous`, only the `changed` and new rows are computed.
 
         Adding one item to a 100k-item catalogue then costs that item's vector, not a
-        rebuild of the whole item matrix (and of every new item's twin search).
+        rebuild of the whole item matrix (and of every new item's twin search). A given
+        `matrix` (the model's own, computed before) is used as it is: it is never written to.
         """
         model.eval()
         with torch.no_grad():
-            if previous is None:
+            if matrix is not None:
+                matrix = matrix.to(self.device, torch.float32)
+            elif previous is None:
                 matrix = model.item_matrix().float().contiguous()
             else:
                 old = previous.matrix
                 rows = sorted({*changed, *range(old.size(0), len(item_ids) + 1)})
-                matrix = torch.cat([old, old.new_zeros(len(item_ids) + 1 - old.size(0), old.size(1))])
                 if rows:
+                    matrix = torch.cat([old, old.new_zeros(len(item_ids) + 1 - old.size(0), old.size(1))])
                     index = torch.tensor(rows, dtype=torch.long, device=old.device)
                     matrix[index] = model.items(index).float()
+                else:  # a setting changed: the same matrix, still shared if it was
+                    matrix = old
         boost = None
         if self._new_item_boost:
             boost = torch.where(model.items.untrained(), self._new_item_boost, 0.0).to(matrix.device)
             boost[0] = 0.0  # padding stays -inf
-        index = {i: n + 1 for n, i in enumerate(item_ids)}
+        same = previous is not None and previous.item_ids is item_ids
+        index = previous.index if same else {i: n + 1 for n, i in enumerate(item_ids)}
         item_index, fresh = self._item_index(model, matrix, previous, changed)
-        return _Serving(model, item_ids, index, matrix, F.normalize(matrix, dim=1), boost, item_index, fresh)
+        if previous is not None and previous.matrix is matrix:
+            norms = previous.norms
+        else:
+            norms = matrix.norm(dim=1).clamp(min=1e-12)  # F.normalize's floor: a zero row has cosine 0
+        return _Serving(model, item_ids, index, matrix, norms, boost, item_index, fresh)
 
     def _item_index(
         self, model: Seq2SeqRecommender, matrix: Tensor, previous: _Serving | None, changed: Sequence[int]
@@ -156,7 +173,10 @@ class Recommender:
         start = time.perf_counter()
         untrained = model.items.untrained().cpu().numpy()
         rows = np.arange(1, n_items + 1)
-        built = ann.CatalogueIndex(matrix.cpu().numpy(), [rows[~untrained[1:]], rows[untrained[1:]]])
+        shared, directory = self._shared
+        directory = directory if matrix is shared else None  # kept files index the shared matrix only
+        groups = [rows[~untrained[1:]], rows[untrained[1:]]]
+        built = ann.CatalogueIndex(matrix.cpu().numpy(), groups, directory=directory)
         logger.info(
             "built an approximate index over %d items in %.1f s (%.0f MB)",
             n_items, time.perf_counter() - start, built.nbytes / 1e6,
@@ -700,7 +720,7 @@ class Recommender:
             return []
         with torch.inference_mode():
             target = state.index[item_id]
-            sims = state.unit @ state.unit[target]
+            sims = (state.matrix @ state.matrix[target]) / (state.norms * state.norms[target])
             sims[0] = float("-inf")
             sims[target] = float("-inf")
             if allowed is not None:

@@ -13,6 +13,10 @@ embedded (or re-embedded) since, at the same interval, never per request.
 Past ``ANN_MIN_ITEMS`` items the loaded model builds an approximate index over its
 item matrix (``recommender.ml.ann``), so each newly activated version (a retrain or
 a refresh) is indexed when this process loads it.
+
+The model is memory-mapped from a local copy of its files (``ARTIFACT_CACHE_DIR``), and
+so are its item matrix and index, written there by the first process of the host that
+loads the version: the web processes of a host share one copy of them.
 """
 
 from __future__ import annotations
@@ -152,11 +156,12 @@ def _load(version: ModelVersion) -> LoadedModel:
     recommender = artifacts.load_stored_artifact(version)
     recommender.new_item_boost = float(recommender_settings.NEW_ITEM_BOOST)
     loaded = LoadedModel(version=version, recommender=recommender)
-    _add_new_items(loaded)
-    # Last, so the index is built once over the whole catalogue (items added later are
-    # scored beside it); a new version is loaded, and so indexed, before it is swapped in.
+    # Before the new items, so the index covers the artifact's own matrix and is the one every
+    # process of the host maps; the items added next are scored exactly beside it (past
+    # MAX_FRESH of them it is rebuilt). A new version is indexed before it is swapped in.
     threshold = recommender_settings.ANN_MIN_ITEMS
     recommender.ann_min_items = None if threshold is None else int(threshold)
+    _add_new_items(loaded)
     return loaded
 
 
