@@ -79,7 +79,11 @@ def load_stored_artifact(version: ModelVersion, *, device: str = "cpu") -> Recom
             f"Artifact of {version.name} does not match the checksum recorded at training time"
         )
     root = cache_root()
-    directory = root / digest  # named by content: a folder never holds another model
+    # Named by the metadata's content, which holds the weights' checksum and the item ids:
+    # two models with equal weights but other items (same seed, same data shape) stay apart.
+    directory = root / hashlib.sha256(metadata).hexdigest()
+    if directory.is_dir() and (directory / "metadata.json").read_bytes() != metadata:
+        _discard(directory)  # not what its name says: a damaged copy
     if directory.is_dir():
         weights = f"{version.artifact_name}/model.safetensors"
         if storage.size(weights) != (directory / "model.safetensors").stat().st_size:
