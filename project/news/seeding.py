@@ -8,27 +8,28 @@ events go through its bulk ``ingest``, the same path the tracker's events take.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
 from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.core.management.base import OutputWrapper
 from django.db import transaction
 from django.utils.text import slugify
 
+from project.demo_seeding import (  # noqa: F401  (the demo commands read the accounts here)
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    READER_PASSWORD,
+    embedding_deferred,
+    ensure_admin,
+    ensure_readers,
+    store_events,
+)
 from project.news.models import Article, Topic
 from project.news.synthetic import Platform
 from recommender.models import Item
-from recommender.signals import item_content_changed
-from recommender.tasks import on_item_content_changed
-from recommender.tracking.events import EventInput, ingest
 
-READER_PASSWORD = "demo-pass-123"
-ADMIN_USERNAME, ADMIN_PASSWORD = "admin", "admin-pass-123"
 READER_NAME = re.compile(r"^user\d{3,}$")
 
 
@@ -62,38 +63,14 @@ def flush() -> None:
 def store(platform: Platform, *, stdout: OutputWrapper | None = None) -> SeedSummary:
     """Write ``platform`` to the database and mirror it into the recommender."""
     with transaction.atomic():
-        admin = _admin()
+        admin = ensure_admin()
         topics = _topics(platform)
         articles = _articles(platform, topics, author=admin)
-        users = _readers(platform)
+        users = ensure_readers(platform)
     with embedding_deferred():
         call_command("recommender_sync", stdout=stdout)
-    stored = _events(platform, articles, users)
+    stored = store_events(platform, articles, users)
     return SeedSummary(len(topics), len(articles), len(users), stored)
-
-
-@contextmanager
-def embedding_deferred() -> Iterator[None]:
-    """Mirror content without embedding it inline; ``manage.py recommender_embed`` does it afterwards.
-
-    With eager Celery (the demo's default) the embed task would run inside the seed
-    and take minutes on a small CPU; ``make demo`` embeds as its own step instead.
-    """
-    uid = "recommender.embedding"
-    item_content_changed.disconnect(on_item_content_changed, dispatch_uid=uid)
-    try:
-        yield
-    finally:
-        item_content_changed.connect(on_item_content_changed, dispatch_uid=uid)
-
-
-def _admin():
-    User = get_user_model()
-    admin, _ = User.objects.get_or_create(username=ADMIN_USERNAME, defaults={"email": "admin@example.com"})
-    admin.is_staff = admin.is_superuser = True
-    admin.set_password(ADMIN_PASSWORD)
-    admin.save()
-    return admin
 
 
 def _topics(platform: Platform) -> dict[str, Topic]:
@@ -135,34 +112,3 @@ def _articles(platform: Platform, topics: dict[str, Topic], *, author) -> list[A
         batch_size=1000,
     )
     return articles
-
-
-def _readers(platform: Platform) -> list:
-    User = get_user_model()
-    password = make_password(READER_PASSWORD)  # hashed once: hashing 300 times would take minutes
-    User.objects.bulk_create([User(username=u.username, password=password) for u in platform.users])
-    by_name = {u.username: u for u in User.objects.filter(username__in=[u.username for u in platform.users])}
-    return [by_name[u.username] for u in platform.users]
-
-
-def _events(platform: Platform, articles: list[Article], users: list) -> int:
-    content_type = ContentType.objects.get_for_model(Article)
-    item_of = dict(
-        Item.objects.filter(
-            content_type=content_type, object_id__in=[str(a.pk) for a in articles]
-        ).values_list("object_id", "pk")
-    )
-    events = (
-        EventInput(
-            item_id=item_of[str(articles[e.article].pk)],
-            event_type=e.event_type,
-            user_id=users[e.user].pk,
-            value=e.value,
-            timestamp=e.timestamp,
-            event_id=e.event_id,
-            session_id=e.session_id,
-            placement=e.placement,
-        )
-        for e in platform.events
-    )
-    return ingest(events, batch_size=500).created

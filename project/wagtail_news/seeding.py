@@ -9,28 +9,27 @@ the recommender's bulk ``ingest``, the path the tracker's events take.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
-from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.core.management.base import OutputWrapper
 from django.db import transaction
 from django.utils.text import slugify
 from wagtail.models import Page, Site
 
+from project.demo_seeding import (  # noqa: F401  (the demo commands read the accounts here)
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    READER_PASSWORD,
+    embedding_deferred,
+    ensure_admin,
+    ensure_readers,
+    store_events,
+)
 from project.news.synthetic import Platform
 from project.wagtail_news.models import ArticlePage, HomePage, SectionPage
-from recommender.models import Item
-from recommender.signals import item_content_changed
-from recommender.tasks import on_item_content_changed
-from recommender.tracking.events import EventInput, ingest
 
-READER_PASSWORD = "demo-pass-123"
-ADMIN_USERNAME, ADMIN_PASSWORD = "admin", "admin-pass-123"
 READER_NAME = re.compile(r"^user\d{3,}$")
 HOME_SLUG = "daily-demo"
 
@@ -63,38 +62,15 @@ def flush() -> None:
 def store(platform: Platform, *, stdout: OutputWrapper | None = None) -> SeedSummary:
     """Write ``platform`` as pages, make the home page the default site's root, mirror and ingest."""
     with transaction.atomic():
-        _admin()
+        ensure_admin()
         home = _home()
         sections = _sections(home, platform)
         articles = _articles(sections, platform)
-        users = _readers(platform)
+        users = ensure_readers(platform)
     with embedding_deferred():
         call_command("recommender_sync", stdout=stdout)
-    events = _events(platform, articles, users)
+    events = store_events(platform, articles, users)
     return SeedSummary(len(sections), len(articles), len(users), events)
-
-
-@contextmanager
-def embedding_deferred() -> Iterator[None]:
-    """Mirror pages without embedding them inline (``recommender_embed`` does it afterwards).
-
-    With eager Celery the embed task would otherwise run inside the seed, one page
-    at a time, as the core demo's seeding avoids too.
-    """
-    uid = "recommender.embedding"
-    item_content_changed.disconnect(on_item_content_changed, dispatch_uid=uid)
-    try:
-        yield
-    finally:
-        item_content_changed.connect(on_item_content_changed, dispatch_uid=uid)
-
-
-def _admin() -> None:
-    User = get_user_model()
-    admin, _ = User.objects.get_or_create(username=ADMIN_USERNAME, defaults={"email": "admin@example.com"})
-    admin.is_staff = admin.is_superuser = True
-    admin.set_password(ADMIN_PASSWORD)
-    admin.save()
 
 
 def _home() -> HomePage:
@@ -136,36 +112,3 @@ def _articles(sections: dict[str, SectionPage], platform: Platform) -> list[Arti
         page.tags.add(*article.topics)
         pages.append(sections[article.topics[0]].add_child(instance=page))
     return pages
-
-
-def _readers(platform: Platform) -> list:
-    User = get_user_model()
-    password = make_password(READER_PASSWORD)  # hashed once for all readers
-    User.objects.bulk_create(
-        [User(username=u.username, password=password) for u in platform.users], ignore_conflicts=True
-    )
-    by_name = {u.username: u for u in User.objects.filter(username__in=[u.username for u in platform.users])}
-    return [by_name[u.username] for u in platform.users]
-
-
-def _events(platform: Platform, pages: list[ArticlePage], users: list) -> int:
-    content_type = ContentType.objects.get_for_model(ArticlePage)
-    item_of = dict(
-        Item.objects.filter(content_type=content_type, object_id__in=[str(p.pk) for p in pages]).values_list(
-            "object_id", "pk"
-        )
-    )
-    events = (
-        EventInput(
-            item_id=item_of[str(pages[e.article].pk)],
-            event_type=e.event_type,
-            user_id=users[e.user].pk,
-            value=e.value,
-            timestamp=e.timestamp,
-            event_id=e.event_id,
-            session_id=e.session_id,
-            placement=e.placement,
-        )
-        for e in platform.events
-    )
-    return ingest(events, batch_size=500).created
