@@ -26,7 +26,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from recommender.ml.inference import Recommender
+from recommender.ml.inference import Recommender, spare_rows
 from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,9 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 METADATA = "metadata.json"
-# The served item matrix derived from the weights; the suffix changes when the code that derives it does.
-MATRIX = "item_matrix.v1.f32"
+# The served item matrix derived from the weights, then zero spare rows (inference.spare_rows) where a
+# process writes the items it adds; the suffix changes when the code that derives it does.
+MATRIX = "item_matrix.v2.f32"
 
 
 class ArtifactError(Exception):
@@ -51,7 +52,7 @@ def artifact_files(rec: Recommender) -> dict[str, bytes]:
         **rec.metadata,
         "format_version": FORMAT_VERSION,
         "config": asdict(rec.model.config),
-        "item_ids": rec.item_ids,
+        "item_ids": list(rec.item_ids),
         "event_types": rec.event_types,
         "tags": rec.tags,
         "sha256": digest,
@@ -134,14 +135,17 @@ def map_artifact(directory: str | Path, *, device: str = "cpu") -> Recommender:
 
 
 def mapped_item_matrix(directory: Path, model: Seq2SeqRecommender) -> torch.Tensor:
-    """(n_items, d) the model's served item matrix, mapped from MATRIX (written first if missing).
+    """(n_items + spare rows, d) the model's served item matrix, mapped from MATRIX (written if missing).
 
-    Written atomically (a temporary file, then a rename) with its SHA-256 beside it; a
-    file that does not match is computed again. Where the directory is read-only the
-    matrix stays in this process's memory.
+    The spare rows are zeros: items a process adds at serving time are written there, so
+    only the pages they touch become its own (Recommender.add_items). Written atomically
+    (a temporary file, then a rename) with its SHA-256 beside it; a file that does not
+    match is computed again. Where the directory is read-only the matrix stays in this
+    process's memory.
     """
     path, digest_path = directory / MATRIX, directory / f"{MATRIX}.sha256"
-    shape = (model.config.n_items, model.config.d_model)
+    n_rows = model.config.n_items
+    shape = (n_rows + spare_rows(n_rows), model.config.d_model)
     try:
         if path.stat().st_size == shape[0] * shape[1] * 4 and digest_path.read_text() == file_sha256(path):
             return _map_floats(path, shape)
@@ -149,14 +153,15 @@ def mapped_item_matrix(directory: Path, model: Seq2SeqRecommender) -> torch.Tens
         pass  # not written yet
     model.eval()
     with torch.no_grad():
-        matrix = model.item_matrix().float().contiguous()
+        room = torch.zeros(shape)
+        room[:n_rows] = model.item_matrix().float()
     try:
-        blob = matrix.numpy().tobytes()
+        blob = room.numpy().data.cast("B")  # the tensor's own bytes, not a copy
         _write_atomically(path, blob)
         _write_atomically(digest_path, hashlib.sha256(blob).hexdigest().encode())
     except OSError as exc:
         logger.warning("cannot write the item matrix to %s (%s): it stays in this process", path, exc)
-        return matrix
+        return room
     return _map_floats(path, shape)
 
 
@@ -165,7 +170,7 @@ def _map_floats(path: Path, shape: tuple[int, int]) -> torch.Tensor:
     return torch.from_file(str(path), shared=False, size=shape[0] * shape[1], dtype=torch.float32).view(shape)
 
 
-def _write_atomically(path: Path, blob: bytes) -> None:
+def _write_atomically(path: Path, blob: bytes | memoryview) -> None:
     """Write to a temporary file in the same directory, flush it to disk, rename it into place."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,8 @@ from torch import Tensor
 
 from recommender.ml import ann
 from recommender.ml.data import UserSequence, collapse_repeats, gap_buckets
-from recommender.ml.model import Seq2SeqRecommender, grow_model
+from recommender.ml.item_ids import ItemIds
+from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender, grow_model
 
 logger = logging.getLogger(__name__)
 
@@ -48,17 +49,40 @@ class Recommendation:
 
 
 @dataclass(frozen=True)
+class _Added:
+    """Items added at serving time (unseen in training), kept beside the model's tables, not in them.
+
+    Growing the tables would copy them in every process that adds an item (1.7 GB at 1M
+    items with 384-dim content); these rows are the added items' own, nothing more.
+    """
+
+    content: Tensor | None  # (E, content_dim) in the order of their rows (past the model's own)
+    tag_index: Tensor | None  # (E, max_tags)
+
+
+@dataclass(frozen=True)
 class _Serving:
     """Everything a read needs, swapped as one reference so add_items never races a recommend."""
 
-    model: Seq2SeqRecommender
-    item_ids: list[str]
-    index: dict[str, int]
-    matrix: Tensor  # (n_items + 1, d), row 0 = padding; may be a file mapping shared by processes
+    model: Seq2SeqRecommender  # as trained: items added since live in `added`, not in its tables
+    item_ids: ItemIds  # row r is item_ids[r - 1]; the trained ids' arrays are shared by every state
+    matrix: Tensor  # (n_items + 1, d), row 0 = padding: the first rows of `room`
+    room: Tensor  # the buffer `matrix` views; its spare rows take added items without a copy
     norms: Tensor  # (n_items + 1,) row lengths for similar(): a normalised copy would double the matrix
     boost: Tensor | None  # (n_items + 1,) logit added to items unseen in training; None = no boost
     item_index: ann.CatalogueIndex | None = None  # candidates for large catalogues (None: exact scoring)
     fresh: Tensor | None = None  # rows the index misses or holds stale: added or changed since its build
+    added: _Added | None = None
+    pristine: bool = True  # the matrix is the model's own as loaded: no row written since
+
+
+def spare_rows(n_rows: int) -> int:
+    """Rows of room kept past an item matrix of n_rows for items added at serving time.
+
+    A sixteenth (64k rows, 16 MB at 1M items and d=64), at least 1,024: a site that
+    publishes all day adds them in place; past it the matrix is copied once into a larger room.
+    """
+    return max(1024, n_rows // 16)
 
 
 def list_log_probs(logits: Tensor) -> Tensor:
@@ -94,8 +118,9 @@ class Recommender:
         """new_item_boost: a logit added to items the model was not trained on (see the property);
         ann_min_items: the catalogue size above which an approximate index finds the candidates;
         item_matrix: the model's item matrix computed before (artifact.map_artifact maps it from
-        a file, so the processes of a host share it), used until items are added; index_dir: a
-        folder where the approximate index over that matrix is kept for every process.
+        a file, so the processes of a host share it), never copied: rows past the model's items
+        are room where added items are written; index_dir: a folder where the approximate
+        index over that matrix is kept for every process.
         """
         self.event_types = list(event_types)  # index i + 1 in the event-type table
         self.tags = list(tags)  # index i + 1 in the tag table
@@ -105,61 +130,61 @@ class Recommender:
         self._write_lock = threading.Lock()
         self._new_item_boost = _finite_boost(new_item_boost)
         self._ann_min_items = ann_min_items
-        self._shared = (item_matrix, index_dir)
-        self._state = self._serving(model.to(self.device), list(item_ids), matrix=item_matrix)
+        self._index_dir = index_dir
+        self._materialised: tuple[_Serving, Seq2SeqRecommender] | None = None
+        self._state = self._loaded(model.to(self.device), item_ids, item_matrix)
 
     # -- state ---------------------------------------------------------------
 
-    def _serving(
-        self,
-        model: Seq2SeqRecommender,
-        item_ids: list[str],
-        previous: _Serving | None = None,
-        changed: Sequence[int] = (),
-        matrix: Tensor | None = None,
-    ) -> _Serving:
-        """Serving state for `model`; with `previous`, only the `changed` and new rows are computed.
-
-        Adding one item to a 100k-item catalogue then costs that item's vector, not a
-        rebuild of the whole item matrix (and of every new item's twin search). A given
-        `matrix` (the model's own, computed before) is used as it is: it is never written to.
-        """
+    def _loaded(self, model: Seq2SeqRecommender, item_ids: Sequence[str], room: Tensor | None) -> _Serving:
+        """Serving state of a model as trained; `room` (its item matrix, spare rows allowed) is not copied."""
         model.eval()
+        n_rows = len(item_ids) + 1
         with torch.no_grad():
-            if matrix is not None:
-                matrix = matrix.to(self.device, torch.float32)
-            elif previous is None:
-                matrix = model.item_matrix().float().contiguous()
+            if room is not None:
+                room = room.to(self.device, torch.float32)
             else:
-                old = previous.matrix
-                rows = sorted({*changed, *range(old.size(0), len(item_ids) + 1)})
-                if rows:
-                    matrix = torch.cat([old, old.new_zeros(len(item_ids) + 1 - old.size(0), old.size(1))])
-                    index = torch.tensor(rows, dtype=torch.long, device=old.device)
-                    matrix[index] = model.items(index).float()
-                else:  # a setting changed: the same matrix, still shared if it was
-                    matrix = old
-        boost = None
-        if self._new_item_boost:
-            boost = torch.where(model.items.untrained(), self._new_item_boost, 0.0).to(matrix.device)
-            boost[0] = 0.0  # padding stays -inf
-        same = previous is not None and previous.item_ids is item_ids
-        index = previous.index if same else {i: n + 1 for n, i in enumerate(item_ids)}
-        item_index, fresh = self._item_index(model, matrix, previous, changed)
-        if previous is not None and previous.matrix is matrix:
-            norms = previous.norms
-        else:
-            norms = matrix.norm(dim=1).clamp(min=1e-12)  # F.normalize's floor: a zero row has cosine 0
-        return _Serving(model, item_ids, index, matrix, norms, boost, item_index, fresh)
+                room = model.item_matrix().float().contiguous()
+        matrix = room[:n_rows]
+        untrained = model.items.untrained()
+        item_index, fresh = self._item_index(matrix, untrained, None, (), pristine=True)
+        return _Serving(
+            model,
+            item_ids if isinstance(item_ids, ItemIds) else ItemIds(item_ids),
+            matrix,
+            room,
+            matrix.norm(dim=1).clamp(min=1e-12),  # F.normalize's floor: a zero row has cosine 0
+            self._boost(untrained),
+            item_index,
+            fresh,
+        )
+
+    def _untrained(self, state: _Serving) -> Tensor:
+        """(n_items + 1,) True for padding and every item unseen in training, the added ones included."""
+        untrained = state.model.items.untrained()
+        extra = state.matrix.size(0) - untrained.size(0)
+        return torch.cat([untrained, untrained.new_ones(extra)]) if extra else untrained
+
+    def _boost(self, untrained: Tensor) -> Tensor | None:
+        if not self._new_item_boost:
+            return None
+        boost = torch.where(untrained, self._new_item_boost, 0.0).to(self.device)
+        boost[0] = 0.0  # padding stays -inf
+        return boost
 
     def _item_index(
-        self, model: Seq2SeqRecommender, matrix: Tensor, previous: _Serving | None, changed: Sequence[int]
+        self,
+        matrix: Tensor,
+        untrained: Tensor,
+        previous: _Serving | None,
+        changed: Sequence[int],
+        pristine: bool,
     ) -> tuple[ann.CatalogueIndex | None, Tensor | None]:
         """The approximate index for this state, and the rows to score exactly beside it.
 
         The previous state's index is kept while the items added or changed since its
-        build are few (they are scored exactly: a new item is found at once); a
-        whole-matrix rebuild or too many such items build it again.
+        build are few (they are scored exactly: a new item is found at once); more than
+        MAX_FRESH such items build it again.
         """
         n_items = matrix.size(0) - 1
         if self._ann_min_items is None or n_items <= self._ann_min_items or not ann.available():
@@ -171,11 +196,10 @@ class Recommender:
             if fresh.numel() <= MAX_FRESH:
                 return previous.item_index, fresh
         start = time.perf_counter()
-        untrained = model.items.untrained().cpu().numpy()
+        flags = untrained.cpu().numpy()
         rows = np.arange(1, n_items + 1)
-        shared, directory = self._shared
-        directory = directory if matrix is shared else None  # kept files index the shared matrix only
-        groups = [rows[~untrained[1:]], rows[untrained[1:]]]
+        directory = self._index_dir if pristine else None  # kept files index the artifact's own matrix
+        groups = [rows[~flags[1:]], rows[flags[1:]]]
         built = ann.CatalogueIndex(matrix.cpu().numpy(), groups, directory=directory)
         logger.info(
             "built an approximate index over %d items in %.1f s (%.0f MB)",
@@ -201,7 +225,10 @@ class Recommender:
                 return
             self._ann_min_items = value
             state = self._state
-            self._state = self._serving(state.model, state.item_ids, state)
+            item_index, fresh = self._item_index(
+                state.matrix, self._untrained(state), state, (), state.pristine
+            )
+            self._state = replace(state, item_index=item_index, fresh=fresh)
 
     @property
     def new_item_boost(self) -> float:
@@ -224,18 +251,44 @@ class Recommender:
                 return
             self._new_item_boost = value
             state = self._state
-            self._state = self._serving(state.model, state.item_ids, state)
+            self._state = replace(state, boost=self._boost(self._untrained(state)))
+
+    @property
+    def config(self) -> Seq2SeqConfig:
+        """The model's shapes as trained (n_items counts the trained table only, not added items)."""
+        return self._state.model.config
 
     @property
     def model(self) -> Seq2SeqRecommender:
-        return self._state.model
+        """The model with every served item in its tables (added items too), e.g. to save or resume.
+
+        Serving keeps added items beside the trained tables; this builds the full copy
+        once per state, on demand: nothing on the request path uses it.
+        """
+        state = self._state
+        if state.added is None:
+            return state.model
+        cached = self._materialised
+        if cached is not None and cached[0] is state:
+            return cached[1]
+        base = state.model.config.n_items
+        model = grow_model(state.model, state.matrix.size(0), state.model.config.n_event_types)
+        with torch.no_grad():
+            if state.added.content is not None:
+                model.items.content[base:] = state.added.content
+            if state.added.tag_index is not None:
+                model.items.tag_index[base:] = state.added.tag_index
+        model.eval()
+        self._materialised = (state, model)
+        return model
 
     @property
-    def item_ids(self) -> list[str]:
+    def item_ids(self) -> ItemIds:
+        """Every servable item id, in row order (a read-only sequence; ItemIds.row finds one)."""
         return self._state.item_ids
 
     def __contains__(self, item_id: str) -> bool:
-        return item_id in self._state.index
+        return item_id in self._state.item_ids
 
     def add_items(
         self, content: Mapping[str, np.ndarray], tags: Mapping[str, Sequence[str]] | None = None
@@ -243,43 +296,144 @@ class Recommender:
         """Add items unseen in training (scored from their content), or refresh known items' content.
 
         Tag names the model has never seen carry no learned meaning and are ignored.
+        The model's tables are not grown or copied: new items' rows go to the spare rows
+        of the item matrix and to small tables of their own (_Added), and a known item's
+        new content is written over its row. A list being computed at that moment may
+        score that one item with its old or its new vector; a new item appears to reads
+        that start after the swap.
         """
         config = self._state.model.config
         if content and not config.content_dim:
             raise ValueError("this model was trained without content vectors; it cannot score new items")
         tags = tags or {}
-        with self._write_lock:
+        # Every vector is checked before anything is written.
+        vectors = {i: np.asarray(v, dtype=np.float32).reshape(-1) for i, v in content.items()}
+        for item_id, vec in vectors.items():
+            if vec.size != config.content_dim:
+                raise ValueError(
+                    f"item {item_id!r}: content vector has {vec.size} dims, "
+                    f"the model expects {config.content_dim}"
+                )
+        tag_index = {t: n + 1 for n, t in enumerate(self.tags)}
+        tag_rows = {
+            i: [tag_index[t] for t in names if t in tag_index][: config.max_tags] for i, names in tags.items()
+        }
+        with self._write_lock, torch.no_grad():
             state = self._state
-            new_ids = [i for i in dict.fromkeys([*content, *tags]) if i not in state.index]
-            item_ids = state.item_ids + new_ids
-            model = state.model
-            if new_ids:
-                model = grow_model(model, len(item_ids) + 1, config.n_event_types)
-            index = {i: n + 1 for n, i in enumerate(item_ids)}
-            table = model.items
-            with torch.no_grad():
-                if content:
-                    # Every vector is checked before any is written, then one copy (one to the GPU).
-                    vectors = [np.asarray(v, dtype=np.float32).reshape(-1) for v in content.values()]
-                    for item_id, vec in zip(content, vectors, strict=True):
-                        if vec.size != config.content_dim:
-                            raise ValueError(
-                                f"item {item_id!r}: content vector has {vec.size} dims, "
-                                f"the model expects {config.content_dim}"
-                            )
-                    rows = torch.tensor([index[i] for i in content], device=table.content.device)
-                    table.content[rows] = torch.from_numpy(np.stack(vectors)).to(table.content.device)
-                if config.n_tags:
-                    tag_index = {t: n + 1 for n, t in enumerate(self.tags)}
-                    for item_id, names in tags.items():
-                        known = [tag_index[t] for t in names if t in tag_index][: config.max_tags]
-                        row = table.tag_index[index[item_id]]
-                        row.zero_()
-                        row[: len(known)] = torch.tensor(known, dtype=torch.long)
-            changed = [index[i] for i in [*content, *tags] if i in state.index]
-            # A trained item's new text can make it, or stop it being, a new item's twin: rebuild all.
-            warm_changed = bool(changed) and bool(table.trained[changed].any())
-            self._state = self._serving(model, item_ids, None if warm_changed else state, changed)
+            named = list(dict.fromkeys([*content, *tags]))
+            new_ids = [i for i, row in zip(named, state.item_ids.rows(named), strict=True) if not row]
+            item_ids = state.item_ids.extended(new_ids) if new_ids else state.item_ids
+            added = self._grown_added(state, len(item_ids) + 1)
+            table = state.model.items
+            base = config.n_items  # rows of the model's own tables, padding included
+            rows = dict(zip(named, item_ids.rows(named).tolist(), strict=True))
+            own = [i for i in rows if rows[i] < base]
+            if vectors:
+                self._write_rows(table.content, added.content, base, [(rows[i], vectors[i]) for i in vectors])
+            if config.n_tags:
+                padded = {i: t + [0] * (config.max_tags - len(t)) for i, t in tag_rows.items()}
+                self._write_rows(
+                    table.tag_index, added.tag_index, base, [(rows[i], padded[i]) for i in padded]
+                )
+            # A trained item's new text can make it, or stop it being, a new item's twin: every
+            # untrained row is computed again, and only the rows that differ are written.
+            warm_changed = bool(own) and bool(table.trained[[rows[i] for i in own]].any())
+            self._state = self._with_rows(state, item_ids, added, sorted(rows.values()), warm_changed)
+
+    def _grown_added(self, state: _Serving, n_rows: int) -> _Added:
+        """The added items' tables for a matrix of n_rows (copies: a read in flight keeps the old ones)."""
+        config = state.model.config
+        old = state.added
+        count = n_rows - config.n_items
+
+        def table(previous: Tensor | None, width: int, dtype: torch.dtype) -> Tensor | None:
+            if not width:
+                return None
+            out = torch.zeros(count, width, dtype=dtype, device=self.device)
+            if previous is not None:
+                out[: len(previous)] = previous
+            return out
+
+        return _Added(
+            table(old.content if old else None, config.content_dim, torch.float32),
+            table(old.tag_index if old else None, config.max_tags if config.n_tags else 0, torch.long),
+        )
+
+    def _write_rows(
+        self, own: Tensor, added: Tensor | None, base: int, values: list[tuple[int, object]]
+    ) -> None:
+        """Write (row, value) pairs: trained items' rows into the model's table, added items' into theirs."""
+        for target, offset, pairs in ((own, 0, [p for p in values if p[0] < base]),
+                                      (added, base, [p for p in values if p[0] >= base])):  # fmt: skip
+            if pairs and target is not None:
+                index = torch.tensor([row - offset for row, _ in pairs], device=target.device)
+                stacked = torch.as_tensor(np.array([v for _, v in pairs]), dtype=target.dtype)
+                target[index] = stacked.to(target.device)
+
+    def _with_rows(
+        self,
+        state: _Serving,
+        item_ids: ItemIds,
+        added: _Added,
+        touched: list[int],
+        warm_changed: bool,
+    ) -> _Serving:
+        """The next state, the rows of `touched` computed again (every untrained row if warm_changed)."""
+        model, base = state.model, state.model.config.n_items
+        n_rows = len(item_ids) + 1
+        room = state.room
+        if room.size(0) < n_rows:  # out of spare rows: one copy into a larger room
+            room = room.new_zeros(n_rows + spare_rows(n_rows), room.size(1))
+            room[: state.matrix.size(0)] = state.matrix
+        untrained = torch.cat([model.items.untrained(), torch.ones(n_rows - base, dtype=torch.bool)])
+        rows = torch.tensor(touched, dtype=torch.long, device=room.device)
+        if warm_changed:
+            rows = torch.cat([rows, untrained.nonzero().flatten()[1:].to(room.device)]).unique()
+        written = []
+        for part in rows.split(65536):
+            vectors = self._vectors(model, added, part).float()
+            if warm_changed:  # only rows that differ (beyond float noise): the others stay shared pages
+                differ = ~torch.isclose(room[part], vectors, rtol=1e-5, atol=1e-6).all(dim=1)
+                part, vectors = part[differ], vectors[differ]
+            room[part] = vectors
+            written.append(part)
+        written_rows = torch.cat(written) if written else rows[:0]
+        matrix = room[:n_rows]
+        norms = torch.cat([state.norms, state.norms.new_zeros(n_rows - state.norms.size(0))])
+        norms[written_rows] = matrix[written_rows].norm(dim=1).clamp(min=1e-12)
+        pristine = state.pristine and not len(written_rows)
+        changed = [r for r in written_rows.tolist() if r < state.matrix.size(0)]
+        item_index, fresh = self._item_index(matrix, untrained, state, changed, pristine)
+        return _Serving(
+            model,
+            item_ids,
+            matrix,
+            room,
+            norms,
+            self._boost(untrained),
+            item_index,
+            fresh,
+            added if n_rows > base else None,
+            pristine,
+        )
+
+    @staticmethod
+    def _vectors(model: Seq2SeqRecommender, added: _Added, rows: Tensor) -> Tensor:
+        """(R, d) served vectors of `rows`: from the model's tables, or from the added items' own."""
+        base = model.config.n_items
+        out = torch.empty(len(rows), model.config.d_model, device=rows.device)
+        own, extra = rows < base, rows >= base
+        if own.any():
+            out[own] = model.items(rows[own]).float()
+        if extra.any():
+            positions = rows[extra] - base
+            content = added.content[positions] if added.content is not None else None
+            tag_index = added.tag_index[positions] if added.tag_index is not None else None
+            if content is None and tag_index is None:
+                out[extra] = 0.0
+            else:
+                out[extra] = model.items.new_vectors(content, tag_index).float()
+        return out
 
     # -- history -> tensors ----------------------------------------------------
 
@@ -293,17 +447,18 @@ class Recommender:
             items = list(history)
             types = list(event_types) if event_types is not None else ["view"] * len(items)
             stamps = list(timestamps) if timestamps is not None else [0.0] * len(items)
-        index = self._state.index
-        unknown = [i for i in items if i not in index]
+        rows = self._state.item_ids.rows(items).tolist()
+        unknown = [i for i, row in zip(items, rows, strict=True) if not row]
         if unknown:
             logger.warning("skipping %d history item(s) unknown to the model: %s", len(unknown), unknown[:5])
-        kept = [n for n, i in enumerate(items) if i in index]
+        kept = [n for n, row in enumerate(rows) if row]
+        row_of = {items[n]: rows[n] for n in kept}
         seq = collapse_repeats(
             [items[n] for n in kept], [types[n] for n in kept], [float(stamps[n]) for n in kept], None
         )
         seq = seq.tail(self._state.model.config.max_len)
         return (
-            [index[i] for i in seq.items],
+            [row_of[i] for i in seq.items],
             [self._type_index.get(t, 0) for t in seq.event_types],
             gap_buckets(seq.timestamps),
         )
@@ -315,8 +470,13 @@ class Recommender:
         seen, and must not come back as a recommendation.
         """
         items = history.items if isinstance(history, UserSequence) else history
-        index = self._state.index
-        return list({index[i] for i in items if i in index})
+        return list(set(self._known(self._state, items)))
+
+    @staticmethod
+    def _known(state: _Serving, item_ids: Collection[str]) -> list[int]:
+        """The rows of the known ids among item_ids, in their order (unknown ones left out)."""
+        rows = state.item_ids.rows(list(item_ids))
+        return rows[rows > 0].tolist()
 
     def _batch(self, rows: Sequence[tuple[list[int], list[int], list[int]]]) -> tuple[Tensor, Tensor, Tensor]:
         """Left-pad to the longest row: (B, L) items, event types, gap buckets."""
@@ -362,7 +522,7 @@ class Recommender:
 
     def row(self, item_id: str) -> int | None:
         """The column of item_id in `scores` (None when the model does not know it)."""
-        return self._state.index.get(item_id)
+        return self._state.item_ids.row(item_id)
 
     def user_vectors(self, histories: Sequence[History]) -> Tensor:
         """(B, d) the model's state after each history: an item's score is its dot product with it.
@@ -475,7 +635,7 @@ class Recommender:
             states, memory, valid = self._states(state, [rows[n] for n in live])
             banned = []
             for n in live:
-                columns = [state.index[i] for i in excludes[n] if i in state.index]
+                columns = self._known(state, excludes[n])
                 banned.append(columns if allow_seen else columns + self._seen(histories[n]))
             n_columns = state.matrix.size(0)
             width = min(k, n_columns)
@@ -558,7 +718,7 @@ class Recommender:
         keep = None
         if allowed is not None:
             keep = torch.zeros(n_items + 1, dtype=torch.bool, device=self.device)
-            keep[torch.tensor([state.index[i] for i in allowed if i in state.index], dtype=torch.long)] = True
+            keep[torch.tensor(self._known(state, allowed), dtype=torch.long)] = True
             keep[0] = False
         n_allowed = n_items if keep is None else int(keep.sum())
         share = max(n_allowed, 1) / n_items  # the index's candidates outside `allowed` are wasted
@@ -610,9 +770,7 @@ class Recommender:
 
     def _only(self, state: _Serving, scores: Tensor, allowed: Collection[str]) -> Tensor:
         """scores (..., n_items + 1) with every column outside `allowed` set to -inf."""
-        keep = torch.tensor(
-            [state.index[i] for i in allowed if i in state.index], dtype=torch.long, device=self.device
-        )
+        keep = torch.tensor(self._known(state, allowed), dtype=torch.long, device=self.device)
         masked = torch.full_like(scores, float("-inf"))
         masked[..., keep] = scores[..., keep]
         return masked
@@ -625,7 +783,7 @@ class Recommender:
         present = set(distinct)
         out = {}
         for name, members in groups.items():
-            cols = {state.index[i] for i in members if i in state.index} & present
+            cols = set(Recommender._known(state, members)) & present
             if cols:
                 out[name] = cols
         return out
@@ -715,17 +873,17 @@ class Recommender:
     ) -> list[Recommendation]:
         """Items closest to item_id in the model's item space (cosine); score is the cosine."""
         state = self._state
-        if item_id not in state.index:
+        target = state.item_ids.row(item_id)
+        if target is None:
             logger.warning("similar(): item %r unknown to the model", item_id)
             return []
         with torch.inference_mode():
-            target = state.index[item_id]
             sims = (state.matrix @ state.matrix[target]) / (state.norms * state.norms[target])
             sims[0] = float("-inf")
             sims[target] = float("-inf")
             if allowed is not None:
                 sims = self._only(state, sims, allowed)
-            banned = [state.index[i] for i in exclude if i in state.index]
+            banned = self._known(state, exclude)
             if banned:
                 sims.index_fill_(0, torch.tensor(banned, device=self.device), float("-inf"))
             values, chosen = sims.topk(min(k, sims.numel()))

@@ -24,6 +24,7 @@ Scores are dot products of decoder states with the item table (tied weights).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -95,15 +96,35 @@ class ItemTable(nn.Module):
     def side(self, rows: Tensor | None = None) -> Tensor | None:
         """(R, d) what an item is without its ID: projected content + mean of its tag embeddings."""
         index = slice(None) if rows is None else rows
+        return self.side_of(
+            self.content[index] if self.content_proj is not None else None,
+            self.tag_index[index] if self.tag is not None else None,
+        )
+
+    def side_of(self, content: Tensor | None, tag_index: Tensor | None) -> Tensor | None:
+        """side() of items given by their content rows and tag rows, in this table or not."""
         side = None
-        if self.content_proj is not None:
-            side = self.content_proj(self.content[index])
-        if self.tag is not None:
-            tag_index = self.tag_index[index]
+        if self.content_proj is not None and content is not None:
+            side = self.content_proj(content)
+        if self.tag is not None and tag_index is not None:
             slots = tag_index != 0
             tags = (self.tag(tag_index) * slots[..., None]).sum(1) / slots.sum(1, keepdim=True).clamp(min=1)
             side = tags if side is None else side + tags
         return side
+
+    def new_vectors(self, content: Tensor | None, tag_index: Tensor | None) -> Tensor:
+        """(R, d) served vectors of never-trained items kept outside this table (eval mode).
+
+        What forward() gives such an item in the table: its side part plus its twin's ID.
+        Serving keeps items added after training apart, so the table (a file mapping
+        shared by the processes of a host) is never copied to grow.
+        """
+        count = len(content) if content is not None else len(tag_index)
+        side = self.side_of(content, tag_index)
+        out = self.id.weight.new_zeros(count, self.id.embedding_dim) if side is None else side
+        if content is not None and self.content_proj is not None:
+            out = out + self.twins(lambda positions: content[positions], count)
+        return out
 
     def forward(self, rows: Tensor | None = None) -> Tensor:
         """(n_items, d) item matrix, or the vectors of `rows` only (serving adds items that way).
@@ -141,18 +162,32 @@ class ItemTable(nn.Module):
         out = torch.zeros(len(rows), self.id.embedding_dim, dtype=self.id.weight.dtype, device=rows.device)
         if self.content_proj is None:
             return out
-        every = torch.arange(len(self.trained), device=rows.device)
-        warm = every[self.trained & (every > 0)]
         cold = ((~self.trained[rows]) & (rows > 0)).nonzero().flatten()  # positions in `rows`
-        if len(cold) == 0 or len(warm) == 0:
+        if len(cold):
+            out[cold] = self.twins(lambda positions: self.content[rows[cold[positions]]], len(cold))
+        return out
+
+    def twins(self, content_of: Callable[[Tensor], Tensor], count: int) -> Tensor:
+        """(count, d) twin IDs (or zeros) of `count` untrained items; content_of(positions): their content.
+
+        Content is read a slice at a time: one copy of a 1M-item content table is 1.5 GB.
+        """
+        out = self.id.weight.new_zeros(count, self.id.embedding_dim)
+        every = torch.arange(len(self.trained), device=out.device)
+        warm = every[self.trained & (every > 0)]
+        if count == 0 or len(warm) == 0:
             return out
-        # Gathered and projected a slice at a time: one copy of a 1M-item content table is 1.5 GB.
-        warm_side = torch.cat(
-            [F.normalize(self.content_proj(self.content[part]).float(), dim=1) for part in warm.split(65536)]
-        )
+        # Filled a slice at a time into one allocation: a list of slices joined by torch.cat
+        # leaves them in the heap, where the allocator keeps them (+256 MB per process at 1M items).
+        warm_side = out.new_empty(len(warm), self.content_proj.out_features, dtype=torch.float32)
+        for start in range(0, len(warm), 65536):
+            part = warm[start : start + 65536]
+            warm_side[start : start + len(part)] = F.normalize(
+                self.content_proj(self.content[part]).float(), dim=1
+            )
         step = max(1, min(8192, TWIN_SEARCH_ELEMENTS // len(warm)))  # bounded memory at any catalogue size
-        for chunk in cold.split(step):
-            content = self.content[rows[chunk]]
+        for chunk in torch.arange(count, device=out.device).split(step):
+            content = content_of(chunk)
             has = content.abs().sum(1) > 0  # an item with no text yet has no twin
             chunk, content = chunk[has], content[has]
             if len(chunk) == 0:

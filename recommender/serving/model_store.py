@@ -167,7 +167,7 @@ def _load(version: ModelVersion) -> LoadedModel:
 
 def content_dimension(recommender: Recommender) -> int | None:
     """The content-vector length the model was trained with (None: it uses no content)."""
-    return int(recommender.model.config.content_dim or 0) or None
+    return int(recommender.config.content_dim or 0) or None
 
 
 def _add_new_items(loaded: LoadedModel) -> None:

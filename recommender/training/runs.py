@@ -338,7 +338,7 @@ class _Rival:
         except Exception:
             logger.exception("could not load %s to compare a new version with it", self.version.name)
             return {}
-        if rec.model.config.content_dim:
+        if rec.config.content_dim:
             rec.add_items({i: v for i, v in content.items() if i not in rec})
         return {
             "active_version": self.version.name,

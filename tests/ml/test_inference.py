@@ -213,6 +213,21 @@ def test_adding_items_computes_only_their_rows_and_matches_a_full_rebuild():
         assert torch.allclose(incremental, rebuilt, atol=1e-5)
 
 
+def test_items_past_the_spare_rows_move_the_matrix_to_a_larger_room_once():
+    rec = fresh_copy(trained())
+    room = rec._state.room
+    spare = room.size(0) - len(rec.item_ids) - 1
+    vectors = np.random.default_rng(6).normal(size=(spare + 5, CONTENT_DIM)).astype(np.float32)
+    rec.add_items({f"early{n}": v for n, v in enumerate(vectors[:spare])})
+    assert rec._state.room is room  # filled to the last spare row in place
+    rec.add_items({f"late{n}": v for n, v in enumerate(vectors[spare:])})
+    assert rec._state.room is not room and rec._state.room.size(0) > len(rec.item_ids) + 1
+    with torch.no_grad():
+        rebuilt = rec.model.eval().item_matrix().float()
+    assert torch.allclose(rec._state.matrix, rebuilt, atol=1e-5)
+    assert rec.recommend(["i1"], k=3, allowed=["late0", "late4", "i2"])
+
+
 def test_new_item_boost_raises_only_untrained_items_and_covers_items_added_later():
     rec = fresh_copy(trained())
     rng = np.random.default_rng(4)

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from recommender.ml.artifact import (
     map_artifact,
     save_artifact,
 )
+from recommender.ml.inference import Recommender
 from tests.ml.factories import content_vectors, trained
 
 
@@ -38,6 +40,17 @@ def _mapped_ranges(path: Path) -> list[tuple[int, int]]:
 def _inside(tensor: torch.Tensor, ranges: list[tuple[int, int]]) -> bool:
     pointer = tensor.untyped_storage().data_ptr()
     return any(start <= pointer < stop for start, stop in ranges)
+
+
+def _written_kb(path: Path) -> int:
+    """kB of this process's pages of its mappings of `path` that it has written (copied on write)."""
+    total, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("Private_Dirty:"):
+            total += int(line.split()[1])
+    return total
 
 
 @pytest.fixture
@@ -92,7 +105,7 @@ def test_adding_items_never_writes_to_the_files(artifact):
     before = {path.name: _digest(path) for path in artifact.iterdir()}
     vectors = content_vectors(seed=7)
     mapped.add_items({"i1": vectors["i2"]})  # a known item's new text: written to this process's pages
-    mapped.add_items({"brand-new": vectors["i3"]})  # a new item: the tables grow in this process
+    mapped.add_items({"brand-new": vectors["i3"]})  # a new item: its rows are this process's own
     assert "brand-new" in mapped
     assert mapped.similar("brand-new", k=3)
     assert {path.name: _digest(path) for path in artifact.iterdir()} == before
@@ -124,3 +137,50 @@ def test_corrupt_or_truncated_weights_are_refused(artifact):
     (artifact / "metadata.json").write_text(json.dumps({**meta, "format_version": 99}))
     with pytest.raises(ArtifactError, match="format_version"):
         map_artifact(artifact)
+
+
+def test_a_new_item_is_written_to_spare_rows_and_the_model_tables_are_never_copied(artifact):
+    mapped = map_artifact(artifact)
+    state = mapped._state
+    weights, matrix = artifact / "model.safetensors", artifact / MATRIX
+    before = _written_kb(weights), _written_kb(matrix)
+    vectors = content_vectors(seed=7)
+    mapped.add_items({f"new{n}": vectors[f"i{n}"] for n in range(20)})
+    after = mapped._state
+    assert after.model is state.model and after.room is state.room  # nothing grown, nothing copied
+    assert _inside(after.matrix, _mapped_ranges(matrix))
+    assert _written_kb(weights) == before[0]  # the trained tables are untouched
+    # 20 rows of 32 floats (2.5 kB) land in the spare rows: one or two pages, not the matrix
+    assert _written_kb(matrix) - before[1] <= 8
+    assert {r.item_id for r in mapped.recommend(["i1", "i2"], k=3, allowed=["new3", "new4", "new5"])} == {
+        "new3",
+        "new4",
+        "new5",
+    }
+
+
+def test_added_items_score_as_they_would_inside_the_model_tables(artifact):
+    """Added rows come from the items' own tables; the same items grown into the model score the same."""
+    mapped = map_artifact(artifact)
+    vectors = content_vectors(seed=7)
+    mapped.add_items({"copy_of_i5": content_vectors()["i5"], "other": vectors["i3"]})
+    assert mapped.similar("i5", k=1)[0].item_id == "copy_of_i5"  # same text: it takes i5's ID (a twin)
+    mapped.add_items({"i1": vectors["i2"], "other": vectors["i4"]})  # a trained item's new text, then
+    mapped.add_items({"copy_of_i1": vectors["i2"]})  # a new twin of it: every untrained row again
+    whole = Recommender(mapped.model, mapped.item_ids)  # the tables grown to hold every item
+    assert mapped.model.config.n_items == len(mapped.item_ids) + 1
+    histories = [["i1", "i2", "copy_of_i5"], ["other", "i7"], ["i3"]]
+    assert torch.allclose(mapped.scores(histories), whole.scores(histories), atol=1e-5)
+    assert torch.allclose(mapped._state.matrix, whole._state.matrix, atol=1e-5)
+    for item in ("other", "copy_of_i1", "i1"):
+        assert [r.item_id for r in mapped.similar(item, k=5)] == [r.item_id for r in whole.similar(item, k=5)]
+
+
+def test_a_model_with_added_items_saves_them_and_loads_the_same(artifact, tmp_path):
+    mapped = map_artifact(artifact)
+    mapped.add_items({"brand-new": content_vectors(seed=7)["i3"]})
+    save_artifact(mapped, tmp_path / "again")
+    again = map_artifact(tmp_path / "again")
+    assert again.item_ids == mapped.item_ids
+    history = ["i1", "brand-new"]
+    assert torch.allclose(again.scores([history]), mapped.scores([history]), atol=1e-5)
