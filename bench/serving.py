@@ -37,12 +37,14 @@ rounds and the median round is reported, so a slow spell does not land on one ro
 
 ``--memory`` measures instead what each web process holds: a synthetic model of
 ``--memory-items`` items (1M) with 384-dim content is stored and activated in a throwaway
-SQLite demo, then ``--workers`` (4) Python processes, started one after another, each set
-Django up and load it through ``model_store`` (as a gunicorn worker does on its first
-request) and serve one recommendation; RSS, PSS and USS of each come from
+SQLite demo, then a gunicorn with ``--workers`` (4) sync workers serves it: each worker
+loads it through ``model_store`` on its first request (the first one alone, the others
+once it serves) and recommends; RSS, PSS and USS of each come from
 ``/proc/<pid>/smaps_rollup`` once all of them serve. PSS splits shared pages between the
 processes that map them, so the sum of PSS is the memory they take together, and its growth
-past the first worker is what each extra worker adds.
+past the first worker is what each extra worker adds. Then ``--new-items`` items are
+embedded and ``--reembed`` trained items re-embedded in the database, each worker takes
+them in through model_store's check, and the same figures are read again.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ import numpy as np
 from bench.speed import table
 
 BARE_PATH = "/bench/bare/"
+MEMORY_PATH = "/bench/memory/"
 API = "/api/recommender"
 EMBEDDER_NAME = "bench-vectors"  # RECOMMENDER["EMBEDDER"] for the run: a name only, never loaded
 RATE = "1000000/min"  # throttle rates for the run: every measured request must be a 200, not a 429
@@ -108,6 +111,7 @@ def _bench_urlpatterns() -> list:
     return [
         path(BARE_PATH.strip("/") + "/", BareView.as_view()),
         path("bench/page/<int:item_id>/<str:variant>/", page_view),
+        path(MEMORY_PATH.strip("/") + "/", memory_view),
         path("", include("project.urls")),
     ]
 
@@ -490,11 +494,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=4, help="serving processes of --memory")
     parser.add_argument("--memory-items", type=int, default=1_000_000, help="items of --memory's model")
     parser.add_argument("--content-dim", type=int, default=384, help="content dimensions of --memory's model")
-    parser.add_argument("--memory-worker", type=Path, help=argparse.SUPPRESS)  # one worker of --memory
+    parser.add_argument("--new-items", type=int, default=1000, help="items --memory adds after loading")
+    parser.add_argument("--reembed", type=int, default=100, help="trained items --memory re-embeds")
     args = parser.parse_args(argv)
-    if args.memory_worker:
-        memory_worker(args.memory_worker)
-        return
     if args.memory:
         if args.workers < 2:
             parser.error("--memory needs at least two workers")
@@ -708,10 +710,14 @@ def synthetic_model(n_items: int, content_dim: int, seed: int) -> Any:
 
 
 def bench_memory(args: argparse.Namespace, tmp: Path) -> str:
-    """RSS, PSS and USS of --workers processes that each load the active model through model_store.
+    """RSS, PSS and USS of each worker of a gunicorn serving the active model, before and after new items.
 
-    Workers start one after another (each waits until the previous one serves), so the
-    figures are steady state, not load peaks; all are measured once every one serves.
+    Each worker loads it on its first request; then --new-items items are embedded and
+    --reembed trained items re-embedded in the database, and every worker takes them in
+    as model_store's periodic check does. The same steps run first with one worker:
+    what the others add is measured against it. A first unmeasured run fills the host's
+    artifact cache (the item matrix and index files), so both start from the state a host
+    is in after the first load of a version.
     """
     import gc
 
@@ -733,76 +739,184 @@ def bench_memory(args: argparse.Namespace, tmp: Path) -> str:
     size = artifacts.artifact_storage().size(f"{name}/model.safetensors")
     os.sync()  # written pages are clean: shared file pages then count as shared, not private
     built = time.perf_counter() - start
-    env = {**os.environ, "TMPDIR": str(tmp)}  # the default ARTIFACT_CACHE_DIR lands in the throwaway dir
-    workers: list[subprocess.Popen] = []
-    alone: dict[str, float] = {}
-    reports: list[dict[str, float]] = []
-    try:
-        for _ in range(args.workers):
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "bench.serving", "--memory-worker", str(tmp)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-            )
-            workers.append(worker)
-            line = worker.stdout.readline()
-            if not line:
-                raise SystemExit(f"worker {len(workers)} exited with {worker.wait()} before serving")
-            reports.append(json.loads(line))
-            if len(workers) == 1:
-                alone = smaps(worker.pid)
-        measured = [smaps(worker.pid) for worker in workers]
-    finally:
-        for worker in workers:
-            worker.stdin.close()
-            worker.wait(timeout=60)
+    rng = np.random.default_rng(args.seed)
+    _serve(args, tmp, 1, rng)  # fills the host's artifact cache, as the first load after a release does
+    alone = _serve(args, tmp, 1, rng)[0]  # the same steps with one worker: what extra workers add to
+    many = _serve(args, tmp, args.workers, rng)
     rows = [
         (
             n + 1,
-            round(m["rss"]),
-            round(m["pss"]),
-            round(m["uss"]),
-            round(m["uss"] - r["uss_before"]),
-            r["seconds"],
+            round(w["load"]["rss"]),
+            round(w["load"]["pss"]),
+            round(w["load"]["uss"]),
+            round(w["load"]["uss"] - w["uss_before"]),
+            w["load_s"],
+            round(w["new"]["rss"]),
+            round(w["new"]["pss"]),
+            round(w["new"]["uss"] - w["load"]["uss"]),
+            w["add_s"],
         )
-        for n, (m, r) in enumerate(zip(measured, reports, strict=True))
+        for n, w in enumerate(many)
     ]
-    added = (sum(m["pss"] for m in measured) - alone["pss"]) / max(1, len(measured) - 1)
+    mb = size / 2**20
+
+    def added(state: str) -> str:
+        extra = (sum(w[state]["pss"] for w in many) - alone[state]["pss"]) / (len(many) - 1)
+        return f"{extra:,.0f} MB = {100 * extra / mb:.0f} % of the model's size"
+
     title = (
-        f"Memory of {args.workers} serving processes (bench.serving --memory-worker: Django set up, "
-        f"model_store.get_active(), one recommendation), {args.memory_items:,} items x "
-        f"{args.content_dim}-dim "
-        f"content, model.safetensors {size / 2**20:,.0f} MB (synthetic model, stored and activated in "
-        f"{built:.0f} s); MB from /proc/<pid>/smaps_rollup, USS = private clean + dirty; "
-        f"'model USS' = USS after loading - before"
+        f"Memory of a gunicorn with {args.workers} sync workers serving one model (each loads it through "
+        f"model_store on its first request and recommends once), {args.memory_items:,} items x "
+        f"{args.content_dim}-dim content, model.safetensors {mb:,.0f} MB (synthetic, every item trained; "
+        f"stored and activated in {built:.0f} s); then {args.new_items:,} new items embedded and "
+        f"{args.reembed} trained items re-embedded in the database, taken in by each worker's model check. "
+        "MB from /proc/<pid>/smaps_rollup; USS = private clean + dirty; 'model USS' = USS after loading "
+        "- before; 'USS added' = USS after the new items - after loading"
     )
     summary = (
-        f"added per extra worker (sum of PSS with {len(measured)} workers - PSS of the first alone, "
-        f"/ {len(measured) - 1}): {added:,.0f} MB = {100 * added / (size / 2**20):.0f} % "
-        "of the model's size\n"
+        f"added per extra worker (sum of the {len(many)} workers' PSS - PSS of one worker that went "
+        f"through the same steps alone ({alone['load']['pss']:,.0f} MB loaded, {alone['new']['pss']:,.0f} MB "
+        f"with the new items), / {len(many) - 1}): after loading {added('load')}; after the new items "
+        f"{added('new')}\n"
     )
-    header = ("worker", "RSS MB", "PSS MB", "USS MB", "model USS MB", "load s")
+    header = ("worker", "RSS MB", "PSS MB", "USS MB", "model USS MB", "load s", "RSS MB, new items",
+              "PSS MB, new items", "USS added MB", "add s")  # fmt: skip
     return table(title, header, rows) + summary
 
 
-def memory_worker(tmp: Path) -> None:
-    """One process of bench_memory: load the active model, recommend, report, wait until stdin closes."""
-    setup_django(tmp)
+def _serve(args: argparse.Namespace, tmp: Path, workers: int, rng: np.random.Generator) -> list[dict]:
+    """A gunicorn of `workers` workers: each loads the active model, then takes in new items; smaps of each.
+
+    The first worker loads alone (on a first run it fills the host's cache); the others
+    then load concurrently. Each run starts from the same database: the items of a run
+    before are gone and the re-embedded ones are back to an older embedding.
+    """
+    from recommender.models import Item
+
+    Item.objects.filter(pk__gt=args.memory_items).delete()
+    _embedded_items(range(1, args.reembed + 1), args.content_dim, rng, days_ago=1)  # trained, on record
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "project.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--timeout", "600", "--log-level", "warning"],
+        env={**os.environ, "TMPDIR": str(tmp)},  # the default ARTIFACT_CACHE_DIR lands in the throwaway dir
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}{MEMORY_PATH}"
+    try:
+        first = _memory_get(base, wait=True)
+        loaded = {first["pid"]: first}
+        for pid, reply in _every_worker(base, workers, lambda r: True).items():
+            loaded.setdefault(pid, reply)
+        after_load = {pid: smaps(pid) for pid in loaded}
+        first_new = args.memory_items + 1
+        _embedded_items(range(first_new, first_new + args.new_items), args.content_dim, rng, days_ago=0)
+        _embedded_items(range(1, args.reembed + 1), args.content_dim, rng, days_ago=0)
+        every = args.memory_items + args.new_items
+        grown = _every_worker(base + "?check=1", workers, lambda r: r["items"] == every)
+        after_new = {pid: smaps(pid) for pid in loaded}
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return [
+        {
+            "load": after_load[pid],
+            "new": after_new[pid],
+            "uss_before": reply["uss_before"],
+            "load_s": reply["seconds"],
+            "add_s": grown[pid]["seconds"],
+        }
+        for pid, reply in loaded.items()
+    ]
+
+
+def _memory_get(url: str, wait: bool = False) -> dict[str, Any]:
+    """One request to memory_view; with wait, retried until gunicorn listens."""
+    import urllib.request
+
+    for _ in range(300 if wait else 1):
+        try:
+            with urllib.request.urlopen(url, timeout=600) as response:
+                return json.loads(response.read())
+        except OSError:
+            if not wait:
+                raise
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer {url}")
+
+
+def _every_worker(url: str, workers: int, done: Callable[[dict], bool]) -> dict[int, dict]:
+    """Concurrent requests until each of `workers` pids has answered once with done(reply) true."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    replies: dict[int, dict] = {}
+    with ThreadPoolExecutor(workers) as pool:
+        for _ in range(200):
+            for reply in pool.map(lambda _: _memory_get(url), range(workers)):
+                if done(reply) and reply["pid"] not in replies:
+                    replies[reply["pid"]] = reply
+            if len(replies) == workers:
+                return replies
+    raise SystemExit(f"only {len(replies)} of {workers} workers answered as expected")
+
+
+def _embedded_items(pks: range, dim: int, rng: np.random.Generator, days_ago: int) -> None:
+    """Item rows pks with random unit embeddings (created, or re-embedded when they exist)."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.utils import timezone
+
+    from project.news.models import Article
+    from recommender.models import Item
+
+    vectors = rng.normal(size=(len(pks), dim)).astype("<f4")
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    when = timezone.now() - timedelta(days=days_ago)
+    content_type = ContentType.objects.get_for_model(Article)
+    rows = [
+        Item(pk=pk, content_type=content_type, object_id=str(pk), title=f"item {pk}", embedding=v.tobytes(),
+             embedding_dim=dim, embedded_at=when, is_active=True)
+        for pk, v in zip(pks, vectors, strict=True)
+    ]  # fmt: skip
+    Item.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["pk"],
+        update_fields=["embedding", "embedding_dim", "embedded_at"],
+    )
+
+
+_baseline: dict[str, float] = {}
+
+
+def memory_view(request: Any) -> Any:
+    """This worker's pid and item count after model_store.get_active(); ?check=1 looks for new items first.
+
+    The first request records the worker's memory before the model loads.
+    """
+    from django.http import JsonResponse
+
     from recommender.serving import model_store
 
-    before = smaps(os.getpid())
+    if not _baseline:
+        _baseline.update(smaps(os.getpid()))
+    if request.GET.get("check"):
+        model_store.invalidate()
     start = time.perf_counter()
     loaded = model_store.get_active()
     if loaded is None:
-        raise SystemExit("no active model")
+        return JsonResponse({"error": "no active model"}, status=500)
     recommender = loaded.recommender
     if not recommender.recommend(recommender.item_ids[:3], 10, explain=False):
-        raise SystemExit("the model recommended nothing")
-    seconds = round(time.perf_counter() - start, 1)
-    print(json.dumps({"uss_before": before["uss"], "seconds": seconds}), flush=True)
-    sys.stdin.read()
+        return JsonResponse({"error": "the model recommended nothing"}, status=500)
+    return JsonResponse(
+        {
+            "pid": os.getpid(),
+            "items": len(recommender.item_ids),
+            "seconds": round(time.perf_counter() - start, 1),
+            "uss_before": _baseline["uss"],
+        }
+    )
 
 
 if __name__ == "__main__":
