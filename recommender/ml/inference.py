@@ -385,7 +385,8 @@ class Recommender:
         if room.size(0) < n_rows:  # out of spare rows: one copy into a larger room
             room = room.new_zeros(n_rows + spare_rows(n_rows), room.size(1))
             room[: state.matrix.size(0)] = state.matrix
-        untrained = torch.cat([model.items.untrained(), torch.ones(n_rows - base, dtype=torch.bool)])
+        untrained = model.items.untrained()
+        untrained = torch.cat([untrained, untrained.new_ones(n_rows - base)])
         rows = torch.tensor(touched, dtype=torch.long, device=room.device)
         if warm_changed:
             rows = torch.cat([rows, untrained.nonzero().flatten()[1:].to(room.device)]).unique()
