@@ -58,6 +58,7 @@ class _Added:
 
     content: Tensor | None  # (E, content_dim) in the order of their rows (past the model's own)
     tag_index: Tensor | None  # (E, max_tags)
+    born: Tensor | None = None  # (E,) publication times (NaN: unknown), for a model that scores item age
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ class Recommender:
         self._ann_min_items = ann_min_items
         self._index_dir = index_dir
         self._materialised: tuple[_Serving, Seq2SeqRecommender] | None = None
+        # (state, minute, item-age logits then): serving asks for the same row all minute
+        self._age_memo: tuple[_Serving, int, Tensor] | None = None
         self._state = self._loaded(model.to(self.device), item_ids, item_matrix)
 
     # -- state ---------------------------------------------------------------
@@ -278,6 +281,8 @@ class Recommender:
                 model.items.content[base:] = state.added.content
             if state.added.tag_index is not None:
                 model.items.tag_index[base:] = state.added.tag_index
+            if state.added.born is not None:
+                model.born[base:] = state.added.born
         model.eval()
         self._materialised = (state, model)
         return model
@@ -291,7 +296,10 @@ class Recommender:
         return item_id in self._state.item_ids
 
     def add_items(
-        self, content: Mapping[str, np.ndarray], tags: Mapping[str, Sequence[str]] | None = None
+        self,
+        content: Mapping[str, np.ndarray],
+        tags: Mapping[str, Sequence[str]] | None = None,
+        published: Mapping[str, float] | None = None,
     ) -> None:
         """Add items unseen in training (scored from their content), or refresh known items' content.
 
@@ -300,7 +308,8 @@ class Recommender:
         of the item matrix and to small tables of their own (_Added), and a known item's
         new content is written over its row. A list being computed at that moment may
         score that one item with its old or its new vector; a new item appears to reads
-        that start after the swap.
+        that start after the swap. published: publication times (the events' clock), which
+        a model that scores item age needs; an item without one has an unknown age.
         """
         config = self._state.model.config
         if content and not config.content_dim:
@@ -335,6 +344,9 @@ class Recommender:
                 self._write_rows(
                     table.tag_index, added.tag_index, base, [(rows[i], padded[i]) for i in padded]
                 )
+            if config.age_buckets and published:
+                times = [(rows[i], float(t)) for i, t in published.items() if i in rows]
+                self._write_rows(state.model.born, added.born, base, times)
             # A trained item's new text can make it, or stop it being, a new item's twin: every
             # untrained row is computed again, and only the rows that differ are written.
             warm_changed = bool(own) and bool(table.trained[[rows[i] for i in own]].any())
@@ -354,9 +366,15 @@ class Recommender:
                 out[: len(previous)] = previous
             return out
 
+        born = None
+        if config.age_buckets:
+            born = torch.full((count,), math.nan, dtype=torch.float64, device=self.device)
+            if old is not None and old.born is not None:
+                born[: len(old.born)] = old.born
         return _Added(
             table(old.content if old else None, config.content_dim, torch.float32),
             table(old.tag_index if old else None, config.max_tags if config.n_tags else 0, torch.long),
+            born,
         )
 
     def _write_rows(
@@ -498,15 +516,46 @@ class Recommender:
         valid = items != 0
         return state.model.next_state(memory, valid), memory, valid
 
+    def _bias(self, state: _Serving, at: float | Sequence[float] | None) -> Tensor | None:
+        """(1 or B, n_items + 1) logit added to every item: the new-item boost, and item age at `at`.
+
+        A model trained with publication times is asked at the time of the request
+        (`at`, default now; one time per history for metrics) how fresh each item is then.
+        """
+        bias = None if state.boost is None else state.boost[None]
+        model = state.model
+        if not model.config.age_buckets:
+            return bias
+        if at is None:  # serving: one row for the current minute, shared by the requests in it
+            minute = int(time.time() // 60)
+            memo = self._age_memo
+            if memo is not None and memo[0] is state and memo[1] == minute:
+                return memo[2]
+            found = self._age_bias(state, [minute * 60.0], bias)
+            self._age_memo = (state, minute, found)
+            return found
+        return self._age_bias(state, np.atleast_1d(at), bias)
+
     @staticmethod
-    def _logits(state: _Serving, states: Tensor) -> Tensor:
-        """(B, n_items + 1) scores of every item, the new-item boost included; padding is -inf.
+    def _age_bias(state: _Serving, times: Sequence[float], bias: Tensor | None) -> Tensor:
+        """(len(times), n_items + 1) item-age logits at those times, plus `bias`."""
+        model = state.model
+        born = model.born
+        if state.added is not None and state.added.born is not None:
+            born = torch.cat([born, state.added.born])
+        at = torch.tensor(times, dtype=torch.float64, device=born.device)
+        age = model.age_logits(at, born).float()
+        return age if bias is None else age + bias
+
+    @staticmethod
+    def _logits(state: _Serving, states: Tensor, bias: Tensor | None) -> Tensor:
+        """(B, n_items + 1) scores of every item, `bias` (_bias) included; padding is -inf.
 
         scores() and recommend() share it, so what metrics measure is what is served.
         """
         logits = states.float() @ state.matrix.T
-        if state.boost is not None:
-            logits += state.boost
+        if bias is not None:
+            logits += bias
         logits[:, 0] = float("-inf")
         return logits
 
@@ -537,12 +586,21 @@ class Recommender:
             states, _, _ = self._states(self._state, self._known_rows(histories))
         return states.float()
 
-    def scores(self, histories: Sequence[History], *, exclude_seen: bool = True) -> Tensor:
-        """(B, n_items + 1) logits for non-empty histories; column 0 and seen items are -inf. For metrics."""
+    def scores(
+        self,
+        histories: Sequence[History],
+        *,
+        exclude_seen: bool = True,
+        at: float | Sequence[float] | None = None,
+    ) -> Tensor:
+        """(B, n_items + 1) logits for non-empty histories; column 0 and seen items are -inf. For metrics.
+
+        at: the query time (one, or one per history) of a model that scores item age; default now.
+        """
         state = self._state
         with torch.inference_mode():
             states, _, _ = self._states(state, self._known_rows(histories))
-            logits = self._logits(state, states)
+            logits = self._logits(state, states, self._bias(state, at))
             if exclude_seen:
                 seen = [(b, i) for b, h in enumerate(histories) for i in self._seen(h)]
                 if seen:
@@ -565,6 +623,7 @@ class Recommender:
         generate: bool = False,
         explain: bool = True,
         groups: Mapping[str, Collection[str]] | None = None,
+        at: float | None = None,
     ) -> list[Recommendation]:
         """The top-k next items for one history (a user, an anonymous session, an editor's list).
 
@@ -576,10 +635,11 @@ class Recommender:
         explanations (each costs one more encoder pass per distinct history item).
         `groups` names sets of history items (e.g. by tag): an item no single event
         explains is explained by the group whose removal lowers it most, if enough.
+        `at`: the time of the request (default now) for a model that scores item age.
         """
         return self._recommend(
             [history], k, [exclude], allowed, allow_seen, [event_types], [timestamps], generate,
-            explain, [groups or {}],
+            explain, [groups or {}], at,
         )[0]  # fmt: skip
 
     def recommend_batch(
@@ -592,6 +652,7 @@ class Recommender:
         allow_seen: bool = False,
         generate: bool = False,
         explain: bool = True,
+        at: float | None = None,
     ) -> list[list[Recommendation]]:
         """recommend() for many histories, batched through the model; results in input order."""
         excludes = excludes if excludes is not None else [()] * len(histories)
@@ -610,6 +671,7 @@ class Recommender:
                 generate,
                 explain,
                 [{}] * n,
+                at,
             )
         return out
 
@@ -625,6 +687,7 @@ class Recommender:
         generate: bool,
         explain: bool,
         groups: Sequence[Mapping[str, Collection[str]]],
+        at: float | None = None,
     ) -> list[list[Recommendation]]:
         state = self._state
         rows = [self._indices(h, e, t) for h, e, t in zip(histories, event_types, timestamps, strict=True)]
@@ -634,6 +697,7 @@ class Recommender:
             return results
         with torch.inference_mode():
             states, memory, valid = self._states(state, [rows[n] for n in live])
+            bias = self._bias(state, at)
             banned = []
             for n in live:
                 columns = self._known(state, excludes[n])
@@ -642,14 +706,18 @@ class Recommender:
             width = min(k, n_columns)
             wanted = min(n_columns, max(5 * k, 50)) if generate else width
             if state.item_index is None:
-                top_values, top_indices, log_norm = self._top_exact(state, states, banned, allowed, wanted)
-            else:
-                top_values, top_indices, log_norm = self._top_index(state, states, banned, allowed, wanted)
-            if generate:
-                bias = None if state.boost is None else state.boost[top_indices]
-                picked, _ = state.model.generate(
-                    memory, valid, state.matrix, k, top_values == float("-inf"), top_indices, bias
+                top_values, top_indices, log_norm = self._top_exact(
+                    state, states, banned, allowed, wanted, bias
                 )
+            else:
+                top_values, top_indices, log_norm = self._top_index(
+                    state, states, banned, allowed, wanted, bias
+                )
+            if generate:
+                picked, _ = state.model.generate(
+                    memory, valid, state.matrix, k, top_values == float("-inf"), top_indices,
+                    None if bias is None else bias.expand(len(live), -1).gather(1, top_indices),
+                )  # fmt: skip
                 chosen = top_indices.gather(1, picked)
                 if chosen.size(1) < width:  # lists longer than the decoder's steps go on in ranked order
                     chosen = torch.stack(
@@ -665,7 +733,7 @@ class Recommender:
             probs = (values - log_norm).exp()
             if explain:
                 reasons = self._explain(
-                    state, chosen, [rows[n] for n in live], states, values, [groups[n] for n in live]
+                    state, chosen, [rows[n] for n in live], states, values, [groups[n] for n in live], bias
                 )
             else:
                 reasons = [[(None, None)] * chosen.size(1) for _ in live]
@@ -686,9 +754,10 @@ class Recommender:
         banned: Sequence[Sequence[int]],
         allowed: Collection[str] | None,
         wanted: int,
+        bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """(B, wanted) best scores and their columns, (B, 1) log-normaliser: every item scored."""
-        logits = self._logits(state, states)
+        logits = self._logits(state, states, bias)
         if allowed is not None:
             logits = self._only(state, logits, allowed)
         for b, columns in enumerate(banned):
@@ -704,6 +773,7 @@ class Recommender:
         banned: Sequence[Sequence[int]],
         allowed: Collection[str] | None,
         wanted: int,
+        bias: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """_top_exact's result from the index's candidates, filtered and rescored exactly.
 
@@ -746,16 +816,19 @@ class Recommender:
             candidates = candidates[ok]
             eligible = n_allowed - (int(keep[blocked].sum()) if keep is not None else blocked.numel())
             if candidates.numel() < min(wanted, eligible):
-                exact = self._top_exact(state, states[b : b + 1], [columns], allowed, wanted)
+                exact = self._top_exact(
+                    state, states[b : b + 1], [columns], allowed, wanted, None if bias is None else bias[-1:]
+                )
                 out_values[b], out_indices[b], log_norm[b] = (t[0] for t in exact)
                 continue
-            values = self._rescore(state, states[b], candidates)
+            row_bias = None if bias is None else bias[min(b, bias.size(0) - 1)]
+            values = self._rescore(state, states[b], candidates, row_bias)
             top = values.topk(min(wanted, values.numel()))
             out_values[b, : top.values.numel()] = top.values
             out_indices[b, : top.values.numel()] = candidates[top.indices]
             mass = torch.logsumexp(values, dim=0)
             if rest.any() and eligible > candidates.numel():
-                tail = self._rescore(state, states[b], sample[rest])
+                tail = self._rescore(state, states[b], sample[rest], row_bias)
                 tail_mass = torch.logsumexp(tail, dim=0) + math.log(
                     (eligible - candidates.numel()) / tail.numel()
                 )
@@ -764,10 +837,10 @@ class Recommender:
         return out_values, out_indices, log_norm
 
     @staticmethod
-    def _rescore(state: _Serving, user: Tensor, columns: Tensor) -> Tensor:
+    def _rescore(state: _Serving, user: Tensor, columns: Tensor, bias: Tensor | None) -> Tensor:
         """Exact logits (as _logits) of one user's state for some columns (none of them 0)."""
         values = state.matrix[columns] @ user.float()
-        return values if state.boost is None else values + state.boost[columns]
+        return values if bias is None else values + bias[columns]
 
     def _only(self, state: _Serving, scores: Tensor, allowed: Collection[str]) -> Tensor:
         """scores (..., n_items + 1) with every column outside `allowed` set to -inf."""
@@ -797,6 +870,7 @@ class Recommender:
         states: Tensor,
         values: Tensor,
         groups: Sequence[Mapping[str, Collection[str]]],
+        bias: Tensor | None = None,
     ) -> list[list[tuple[str | None, str | None]]]:
         """(history item, group) explaining each recommended item: what lowers its share of the list most.
 
@@ -844,6 +918,8 @@ class Recommender:
                 out.append([(state.item_ids[items[0] - 1], None)] * chosen.size(1))
                 continue
             logits = torch.cat([states[b : b + 1].float(), varied[mine]]) @ state.matrix[chosen[b]].T
+            if bias is not None:  # the same for every variant, but it weighs the items in the list
+                logits += bias[min(b, bias.size(0) - 1)][chosen[b]]
             logits[:, ~torch.isfinite(values[b])] = float("-inf")  # filtered out: not in the list
             drops = (list_log_probs(logits[:1]) - list_log_probs(logits[1:])).nan_to_num(float("-inf"))
             single = torch.tensor([owners[v][1] is not None for v in mine], device=drops.device)

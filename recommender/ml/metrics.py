@@ -44,8 +44,12 @@ def evaluate(
     targets: Mapping[str, str],
     *,
     ks: Sequence[int] = (10,),
+    at: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """Rank each user's target against all items, the user's history excluded.
+
+    at: when each user's target happened, the query time of a model that scores item
+    age (default: now, as at serving).
 
     A user whose target or whole history is unknown to the model counts as a miss,
     so cold items and unknown users lower the score instead of vanishing from it.
@@ -63,7 +67,8 @@ def evaluate(
     batch = max(1, min(BATCH, SCORES_PER_BATCH // max(1, len(rec.item_ids))))
     for start in range(0, len(live), batch):
         chunk = live[start : start + batch]
-        logits = rec.scores([histories[users[n]] for n in chunk])
+        clock = {} if at is None else {"at": [at[users[n]] for n in chunk]}  # other scorers take no clock
+        logits = rec.scores([histories[users[n]] for n in chunk], **clock)
         rows = torch.tensor([rec.row(targets[users[n]]) for n in chunk], device=logits.device)
         target_scores = logits.gather(1, rows[:, None])
         found = (logits > target_scores).sum(1).float()

@@ -18,7 +18,10 @@ Read top to bottom, in the order data flows (nanoGPT style):
    (README, "The model").
 4. ``Seq2SeqRecommender``: ``encode``, ``first_step``, ``list_steps``, ``loss``, ``generate``.
 
-Scores are dot products of decoder states with the item table (tied weights).
+Scores are dot products of decoder states with the item table (tied weights), plus,
+for a model trained with publication times, a learned logit by the item's age at
+the time of the request (``age_logits``): news is read when it is new, and without a
+clock the model could only guess "now" from the reader's newest read.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ from torch import Tensor, nn
 
 from recommender.ml.data import GAP_BUCKETS
 
+AGE_BUCKETS = 32  # item-age buckets: unknown, not yet published, then half-octaves of age
+AGE_UNIT = 600.0  # seconds: ages under ten minutes share the first bucket
+# The age logit is a stored value times AGE_SCALE: Adam moves a parameter by about the learning
+# rate per step, so a bare scalar would need thousands of steps to reach a few logits.
+AGE_SCALE = 20.0
 TWIN_COSINE = 0.9  # content cosine above which a new item counts as a trained item's twin
 TWIN_SEARCH_ELEMENTS = 32 * 1024 * 1024  # similarities held at once by the twin search (128 MB)
 
@@ -56,6 +64,14 @@ class Seq2SeqConfig:
     dropout: float = 0.2
     list_len: int = 10  # decoder steps (the longest list generated in one go)
     id_dropout: float = 0.1  # share of item IDs hidden per step, so content alone learns to rank
+    age_buckets: int = 0  # > 0: a learned logit by item age at the query time (needs publication times)
+
+
+def age_buckets(ages: Tensor, n_buckets: int) -> Tensor:
+    """Ages (seconds) -> bucket: 0 unknown (NaN), 1 not yet published, then half-octaves of ten minutes."""
+    bucket = 2 + torch.floor(2 * torch.log2(1 + ages.clamp(min=0) / AGE_UNIT)).clamp(max=n_buckets - 3)
+    bucket = torch.where(ages < 0, torch.ones_like(bucket), bucket)
+    return torch.where(torch.isnan(ages), torch.zeros_like(bucket), bucket).long()
 
 
 def causal_mask(valid: Tensor) -> Tensor:
@@ -301,6 +317,11 @@ class Seq2SeqRecommender(nn.Module):
         self.decoder = nn.ModuleList(DecoderBlock(config) for _ in range(config.n_decoder_layers))
         self.ln_dec = nn.LayerNorm(d)
         self.apply(self._init_weights)
+        if config.age_buckets:
+            self.age_bias = nn.Embedding(config.age_buckets, 1)
+            nn.init.zeros_(self.age_bias.weight)
+            # publication time of every row (seconds, the events' clock); NaN = unknown
+            self.register_buffer("born", torch.full((config.n_items,), math.nan, dtype=torch.float64))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -316,6 +337,11 @@ class Seq2SeqRecommender(nn.Module):
     def item_matrix(self) -> Tensor:
         """(n_items, d) vectors used both as inputs and as output weights."""
         return self.items()
+
+    def age_logits(self, at: Tensor, born: Tensor) -> Tensor:
+        """(N,) query times x (C,) or (N, C) publication times -> (N, C) logit learned for each item's age."""
+        ages = at.double()[:, None] - born.double()
+        return AGE_SCALE * self.age_bias.weight[age_buckets(ages, self.config.age_buckets), 0]
 
     def embed_items(self, items: Tensor, item_matrix: Tensor) -> Tensor:
         return F.embedding(items, item_matrix) * math.sqrt(self.config.d_model)
@@ -377,6 +403,7 @@ class Seq2SeqRecommender(nn.Module):
         later: Tensor | None = None,
         later_weight: float = 0.0,
         list_as_set: bool = False,
+        times: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Next-item cross-entropy at every position (+ list-step loss at a few sampled positions).
 
@@ -388,9 +415,11 @@ class Seq2SeqRecommender(nn.Module):
         never materialised. later (B, L, K): the K items after the next one (0 = none);
         each adds `later_weight` x its cross-entropy, so step 0 learns the near future,
         not one exact successor. Tracked histories miss events (another device, an
-        untracked page), and a recommended list is read over several visits.
+        untracked page), and a recommended list is read over several visits. times (B, L):
+        when each target happened (seconds), the query time of the item-age logit.
         """
         untrained = self.items.untrained()
+        born = self.born if self.config.age_buckets and times is not None else None
         if negatives is None:
             table = self.item_matrix()
         else:
@@ -406,6 +435,7 @@ class Seq2SeqRecommender(nn.Module):
                 later = local[4].view_as(later)
             table = self.items(rows)
             untrained = untrained[rows]
+            born = born[rows] if born is not None else None
             log_q = log_q[rows] if log_q is not None else None
         memory = self.encode(items, event_types, gaps, table)
         valid = items != 0
@@ -415,12 +445,22 @@ class Seq2SeqRecommender(nn.Module):
         if later is not None and later_weight > 0:
             goals = torch.cat([goals, later[has_target]], dim=1)
         # CE(next item) + later_weight x CE(each later goal that exists), one softmax per row.
-        nll = self._nll(states[has_target], goals, table, untrained, negatives, log_q)
+        age = (times[has_target], born) if born is not None else None
+        nll = self._nll(states[has_target], goals, table, untrained, negatives, log_q, age=age)
         main = (nll[:, 0] + later_weight * nll[:, 1:].sum(1)).mean()
         if aux_positions <= 0 or self.config.list_len < 2:
             return main, None
         aux = self._list_loss(
-            memory, valid, targets, table, untrained, aux_positions, negatives, log_q, list_as_set
+            memory,
+            valid,
+            targets,
+            table,
+            untrained,
+            aux_positions,
+            negatives,
+            log_q,
+            list_as_set,
+            (times, born) if born is not None else None,
         )
         return main, aux
 
@@ -433,16 +473,23 @@ class Seq2SeqRecommender(nn.Module):
         negatives: Tensor | None,
         log_q: Tensor | None,
         listed: Tensor | None = None,
+        age: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """(N, G) -log p(goal) per row, 0 where the goal is 0 (none); one softmax per row serves every goal.
 
         listed (N, J): items a row may not score (already in the list being written), exact softmax only.
+        age: (N,) query times and the publication time of every table row, for the item-age logit.
         """
         if negatives is None:
-            nll = _exact_nll(states, goals, table, untrained, listed)
+            ages = None if age is None else (lambda rows: self.age_logits(age[0][rows], age[1]))
+            nll = _exact_nll(states, goals, table, untrained, listed, ages)
         else:
             pos = (states[:, None, :] * table[goals].to(states.dtype)).sum(-1)  # (N, G)
             neg = states @ table[negatives].to(states.dtype).T  # (N, S)
+            if age is not None:
+                at, born = age
+                pos = pos + self.age_logits(at, born[goals]).to(pos.dtype)
+                neg = neg + self.age_logits(at, born[negatives]).to(neg.dtype)
             if log_q is not None:
                 pos = pos - log_q[goals]
                 neg = neg - log_q[negatives][None, :]
@@ -463,6 +510,7 @@ class Seq2SeqRecommender(nn.Module):
         negatives: Tensor | None = None,
         log_q: Tensor | None = None,
         as_set: bool = False,
+        age: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         """Teacher-forced list steps 1.. at `per_row` random positions per sequence.
 
@@ -509,6 +557,8 @@ class Seq2SeqRecommender(nn.Module):
             negatives,
             log_q,
             listed=prefix.reshape(-1, n - 1) if negatives is None else None,
+            # every step of a list is asked at the time of its first item
+            age=None if age is None else (age[0][rows, pos].repeat_interleave(n - 1), age[1]),
         )
         counted = (goal.reshape(-1, goal.size(-1)) != 0).sum(1)
         return (nll.sum(1) / counted.clamp(min=1)).mean()
@@ -559,18 +609,27 @@ EXACT_CHUNK_ELEMENTS = 16 * 1024 * 1024
 
 
 def _exact_nll(
-    states: Tensor, goals: Tensor, table: Tensor, untrained: Tensor, listed: Tensor | None
+    states: Tensor,
+    goals: Tensor,
+    table: Tensor,
+    untrained: Tensor,
+    listed: Tensor | None,
+    ages: Callable[[slice], Tensor] | None = None,
 ) -> Tensor:
     """(N, G) -log softmax(states @ table.T)[goals], over the whole catalogue, in bounded memory.
 
     Above EXACT_ONE_PASS_ELEMENTS logits, rows go in chunks of at most
     EXACT_CHUNK_ELEMENTS, each recomputed in the backward pass instead of kept
     (activation checkpointing): at 100k items a batch's logits and their softmax
-    would otherwise take several GB. Below it, the usual case, one plain pass.
+    would otherwise take several GB. Below it, the usual case, one plain pass. ages(rows):
+    the item-age logits of those rows (the model's age_logits), added to theirs.
     """
 
-    def chunk_nll(part: Tensor, goal: Tensor, banned: Tensor | None) -> Tensor:
-        logits = (part @ table.to(part.dtype).T).float().masked_fill(untrained, float("-inf"))
+    def chunk_nll(part: Tensor, goal: Tensor, banned: Tensor | None, at: slice | None = None) -> Tensor:
+        logits = (part @ table.to(part.dtype).T).float()
+        if ages is not None:
+            logits = logits + ages(slice(None) if at is None else at)
+        logits = logits.masked_fill(untrained, float("-inf"))
         if banned is not None:
             logits = logits.scatter(1, banned, float("-inf"))  # 0 (padding) is -inf already
         return -torch.log_softmax(logits, dim=1).gather(1, goal)
@@ -584,7 +643,12 @@ def _exact_nll(
         banned = listed[start:stop] if listed is not None else None
         parts.append(
             torch.utils.checkpoint.checkpoint(
-                chunk_nll, states[start:stop], goals[start:stop], banned, use_reentrant=False
+                chunk_nll,
+                states[start:stop],
+                goals[start:stop],
+                banned,
+                slice(start, stop),
+                use_reentrant=False,
             )
         )
     return torch.cat(parts)
@@ -610,7 +674,7 @@ def grow_model(
         if target.shape == value.shape:
             target.copy_(value)
         else:
-            target.zero_()
+            target.fill_(math.nan if name == "born" else 0)  # a new row's publication time is unknown
             target[tuple(slice(0, s) for s in value.shape)] = value
     grown.load_state_dict(state)
     return grown

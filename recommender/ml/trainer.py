@@ -26,7 +26,7 @@ from recommender.ml import distributed
 from recommender.ml.data import UserSequence, gap_buckets
 from recommender.ml.inference import Recommender
 from recommender.ml.metrics import evaluate
-from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender, grow_model
+from recommender.ml.model import AGE_BUCKETS, Seq2SeqConfig, Seq2SeqRecommender, grow_model
 
 # Sampled negatives per batch when the catalogue is too large for the exact softmax.
 AUTO_NEGATIVES = 8192
@@ -70,6 +70,7 @@ class TrainConfig:
     later_targets: int = 0  # items after the next one that each position also learns to predict
     later_weight: float = 0.5  # the weight of each of those in the loss (the next item has 1)
     refit_epochs: int = 1  # passes over every event after the holdout chose the model (0 = none)
+    item_age: bool = True  # with publication times given, learn a logit by item age at the query time
     threads: int | None = None  # torch CPU threads (None = torch's default)
 
 
@@ -140,14 +141,15 @@ def _vocab(
 
 
 def _as_matrix(seqs: Sequence[UserSequence], vocab: _Vocab, width: int) -> np.ndarray:
-    """(3, N, width) left-padded item, event-type and gap-bucket rows (the last `width` events)."""
-    out = np.zeros((3, len(seqs), width), dtype=np.int64)
+    """(4, N, width) left-padded item, event-type, gap-bucket and timestamp rows (the last `width` events)."""
+    out = np.zeros((4, len(seqs), width), dtype=np.int64)
     for n, seq in enumerate(seqs):
         seq = seq.tail(width)
         start = width - len(seq)
         out[0, n, start:] = [vocab.item_index[i] for i in seq.items]
         out[1, n, start:] = [vocab.type_index[t] for t in seq.event_types]
         out[2, n, start:] = gap_buckets(seq.timestamps)
+        out[3, n, start:] = np.round(seq.timestamps)  # whole seconds: the item-age logit's clock
     return out
 
 
@@ -194,6 +196,7 @@ def _build_model(
     trained_items: set[str],
     resume_from: Recommender | None,
     device: torch.device,
+    age_buckets: int = 0,
 ) -> Seq2SeqRecommender:
     content_dim = len(next(iter(content.values()))) if content else 0
     max_tags = max((len(t) for t in (tags or {}).values()), default=0)
@@ -218,6 +221,7 @@ def _build_model(
             dropout=config.dropout,
             list_len=config.list_len,
             id_dropout=config.id_dropout,
+            age_buckets=age_buckets,
         )
         model = Seq2SeqRecommender(model_config)
     table = model.items
@@ -251,6 +255,7 @@ def train(
     progress: Callable[[TrainProgress], None] | None = None,
     resume_from: Recommender | None = None,
     before_refit: Callable[[Recommender], None] | None = None,
+    published: Mapping[str, float] | None = None,
 ) -> TrainResult:
     """Train (or continue training) a Seq2Seq recommender on user sequences.
 
@@ -262,7 +267,10 @@ def train(
     scored on events it never learned, as the promotion gate does. With explicit
     valid_targets the sequences are training data only and there is nothing to
     refit. resume_from continues from a trained model: its weights are kept, new
-    items and event types get new rows.
+    items and event types get new rows. published: each
+    item's publication time on the events' clock (seconds); with it (and
+    ``config.item_age``) the model learns a logit by the item's age when the reader
+    acts, and is asked at the time of the request.
     """
     config = config or TrainConfig()
     device = distributed.local_device(resolve_device(config.device))
@@ -283,8 +291,14 @@ def train(
         train_seqs = dict(sequences)
     vocab = _vocab(sequences, content, tags, resume_from)
     trained_items = {i for s in train_seqs.values() for i in s.items}
-    model = _build_model(vocab, config, content, tags, trained_items, resume_from, device)
+    ages = AGE_BUCKETS if published and config.item_age else 0
+    model = _build_model(vocab, config, content, tags, trained_items, resume_from, device, ages)
     model_config = model.config
+    if model_config.age_buckets and published:
+        _set_published(model, vocab, published)
+    val_times = None
+    if model_config.age_buckets and held_out_here:  # the held-out event's time is its query time
+        val_times = {u: sequences[u].timestamps[-1] for u in valid_targets}
 
     usable = [s for s in train_seqs.values() if len(s) >= 2]
     if not usable:
@@ -333,7 +347,7 @@ def train(
         """Rank 0 validates; every rank gets its figures, so all stop at the same epoch."""
         found = {}
         if val_targets and rank == 0:
-            found = evaluate(make_recommender({}), val_histories, val_targets, ks=(10,))
+            found = evaluate(make_recommender({}), val_histories, val_targets, ks=(10,), at=val_times)
             found = {f"val_{k}": v for k, v in found.items() if k != "users"}
         model.train()
         return distributed.from_rank0(found, VAL_KEYS, device)
@@ -349,6 +363,7 @@ def train(
             width = int(row_lengths[batch_rows].max())
             chunk = rows[:, batch_rows, -width:].to(device, non_blocking=True)
             items, types, gaps = chunk[0, :, :-1], chunk[1, :, :-1], chunk[2, :, :-1]
+            times = chunk[3, :, 1:].double() if model_config.age_buckets else None
             targets = chunk[0, :, 1:].masked_fill(items == 0, 0)
             later = _later_targets(chunk[0], config.later_targets) if config.later_targets else None
             negatives = None
@@ -368,6 +383,7 @@ def train(
                     later=later,
                     later_weight=config.later_weight,
                     list_as_set=config.list_as_set,
+                    times=times,
                 )
                 loss = main if aux is None else main + config.aux_weight * aux
             optimizer.zero_grad(set_to_none=True)
@@ -477,6 +493,14 @@ def train(
     rec = make_recommender(best_metrics)
     seconds = time.perf_counter() - started
     return TrainResult(rec, best_metrics, history, epochs_run, seconds, str(device), refits)
+
+
+def _set_published(model: Seq2SeqRecommender, vocab: _Vocab, published: Mapping[str, float]) -> None:
+    """Publication times into the model's rows (an item without one keeps NaN: age unknown)."""
+    known = [(vocab.item_index[i], float(t)) for i, t in published.items() if i in vocab.item_index]
+    if known:
+        rows, times = zip(*known, strict=True)
+        model.born[torch.tensor(rows)] = torch.tensor(times, dtype=torch.float64).to(model.born.device)
 
 
 def _sampling(seqs: Sequence[UserSequence], vocab: _Vocab, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -200,7 +200,9 @@ def _add_new_items(loaded: LoadedModel) -> None:
         item_id__in=[pk for pk, _ in rows], status=ItemTag.Status.ACCEPTED
     ).values_list("item_id", "tag__name"):
         tags[str(item_id)].append(name)
-    loaded.recommender.add_items(content, tags)
+    dated = Item.objects.filter(pk__in=[pk for pk, _ in rows]).exclude(published_at=None)
+    published = {str(pk): at.timestamp() for pk, at in dated.values_list("pk", "published_at")}
+    loaded.recommender.add_items(content, tags, published)
     logger.info("added %d items to model %s from their content embeddings", len(content), loaded.name)
 
 

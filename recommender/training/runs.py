@@ -73,8 +73,8 @@ def build_training_events(
 
 def gate_holdout(
     known: Mapping[str, tuple[float, str]], sequences: Mapping[str, UserSequence]
-) -> dict[str, tuple[UserSequence, str]]:
-    """(history, target) of every identity whose last event is newer than all a version trained on.
+) -> dict[str, tuple[UserSequence, str, float]]:
+    """(history, target, its time) of every identity whose last event is newer than all a version trained on.
 
     ``known`` holds each identity's last event (timestamp, item) up to that version's
     cursor. The new run holds each identity's last event out to choose its stopping
@@ -89,7 +89,7 @@ def gate_holdout(
         before = known.get(user)
         if before is not None and (seq.timestamps[-1] <= before[0] or seq.items[-1] == before[1]):
             continue
-        holdout[user] = (seq.head(-1), seq.items[-1])
+        holdout[user] = (seq.head(-1), seq.items[-1], seq.timestamps[-1])
     return holdout
 
 
@@ -109,6 +109,14 @@ def _content_and_tags() -> tuple[dict[str, np.ndarray], dict[str, list[str]], st
     ):
         tags.setdefault(str(item_id), []).append(tag)
     return content, tags, (name if content else None)
+
+
+def _publication_times() -> dict[str, float]:
+    """Every dated item's publication time (epoch seconds, the events' clock), keyed by ``str(Item.pk)``."""
+    return {
+        str(pk): at.timestamp()
+        for pk, at in Item.objects.exclude(published_at=None).values_list("pk", "published_at").iterator(2000)
+    }
 
 
 def make_config(
@@ -313,7 +321,7 @@ def refresh_model(
 class _Rival:
     """The active version, and the held-out events a new run is compared with it on."""
 
-    def __init__(self, version: ModelVersion, holdout: dict[str, tuple[UserSequence, str]]) -> None:
+    def __init__(self, version: ModelVersion, holdout: dict[str, tuple[UserSequence, str, float]]) -> None:
         self.version = version
         self.holdout = holdout
 
@@ -325,7 +333,7 @@ class _Rival:
         known = _cursor_of(active) is not None
         return cls(active, gate_holdout(data.known, data.sequences) if known else {})
 
-    def score_rival(self, content: Mapping[str, Any]) -> dict[str, Any]:
+    def score_rival(self, content: Mapping[str, Any], published: Mapping[str, float]) -> dict[str, Any]:
         """The comparison record with the rival's score, {} when there is nothing to compare on.
 
         Items published since the rival was trained are added from their content, as
@@ -339,22 +347,28 @@ class _Rival:
             logger.exception("could not load %s to compare a new version with it", self.version.name)
             return {}
         if rec.config.content_dim:
-            rec.add_items({i: v for i, v in content.items() if i not in rec})
+            new = {i: v for i, v in content.items() if i not in rec}
+            rec.add_items(new, published={i: published[i] for i in new if i in published})
         return {
             "active_version": self.version.name,
             "active_cursor": self.version.data_summary.get("last_interaction_id"),
             "users": len(self.holdout),
-            "events": sum(len(h) + 1 for h, _ in self.holdout.values()),
+            "events": sum(len(h) + 1 for h, _, _ in self.holdout.values()),
             "active": _score_on(rec, self.holdout),
         }
 
 
-def _score_on(rec: Any, holdout: Mapping[str, tuple[UserSequence, str]]) -> dict[str, float]:
-    """NDCG@10 and HR@10 of ``rec`` on (history, target) pairs, full ranking."""
+def _score_on(rec: Any, holdout: Mapping[str, tuple[UserSequence, str, float]]) -> dict[str, float]:
+    """NDCG@10 and HR@10 of ``rec`` on (history, target, time) triples, full ranking, asked at each time."""
     # torch (~1 s, ~180 MB): imported only by processes that train or serve
     from recommender.ml.metrics import evaluate
 
-    found = evaluate(rec, {u: h for u, (h, _) in holdout.items()}, {u: t for u, (_, t) in holdout.items()})
+    found = evaluate(
+        rec,
+        {u: h for u, (h, _, _) in holdout.items()},
+        {u: t for u, (_, t, _) in holdout.items()},
+        at={u: at for u, (_, _, at) in holdout.items()},
+    )
     return {"ndcg@10": float(found.get("ndcg@10", 0.0)), "hr@10": float(found.get("hr@10", 0.0))}
 
 
@@ -403,7 +417,8 @@ def _run(
     stored = ""
     try:
         content, tags, embedder_name = _content_and_tags()
-        comparison = rival.score_rival(content) if rival is not None else {}
+        published = _publication_times()
+        comparison = rival.score_rival(content, published) if rival is not None else {}
         recorder = _ProgressRecorder(version, progress if callable(progress) else None)
 
         def score_candidate(chosen: Any) -> None:
@@ -413,7 +428,7 @@ def _run(
         if group is not None:  # the other ranks train on exactly these inputs
             group.send(
                 {"sequences": sequences, "config": config, "content": content or None, "tags": tags or None,
-                 "embedder_name": embedder_name, "resume_from": resume_from}
+                 "embedder_name": embedder_name, "resume_from": resume_from, "published": published or None}
             )  # fmt: skip
         result = train(
             sequences,
@@ -424,6 +439,7 @@ def _run(
             progress=recorder if progress else None,
             resume_from=resume_from,
             before_refit=score_candidate,
+            published=published or None,
         )
         held = {u: s.head(-1) for u, s in sequences.items() if len(s) >= 3}
         baseline = popularity_baseline(held, held, {u: sequences[u].items[-1] for u in held})

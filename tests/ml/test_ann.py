@@ -104,9 +104,9 @@ def test_filters_that_leave_too_few_candidates_fall_back_to_exact_scoring(monkey
     exact_calls = []
     top_exact = Recommender._top_exact
 
-    def spy(self, state, states, banned, allowed, wanted):
+    def spy(self, state, states, banned, allowed, wanted, bias=None):
         exact_calls.append(len(banned))
-        return top_exact(self, state, states, banned, allowed, wanted)
+        return top_exact(self, state, states, banned, allowed, wanted, bias)
 
     monkeypatch.setattr(Recommender, "_top_exact", spy)
     history = histories(rec, 1)[0]

@@ -64,7 +64,9 @@ def test_mapped_model_serves_as_the_loaded_one(artifact):
     mapped = map_artifact(artifact)
     history = ["i1", "i2", "i3"]
     assert mapped.item_ids == copied.item_ids
-    assert mapped.recommend(history, k=10) == copied.recommend(history, k=10)
+    # The same list; scores equal up to float rounding (mapped and copied rows may take other kernels).
+    got = [(r.item_id, round(r.score, 5), r.explanation) for r in mapped.recommend(history, k=10)]
+    assert got == [(r.item_id, round(r.score, 5), r.explanation) for r in copied.recommend(history, k=10)]
     assert torch.allclose(mapped.scores([history]), copied.scores([history]), atol=1e-5)
     got = [(r.item_id, round(r.score, 5)) for r in mapped.similar("i4", k=5)]
     assert got == [(r.item_id, round(r.score, 5)) for r in copied.similar("i4", k=5)]

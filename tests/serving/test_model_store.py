@@ -89,11 +89,19 @@ def test_items_embedded_after_loading_are_added_once(session, monkeypatch):
     loaded = model_store.get_active()
     added: list[set[str]] = []
     real = loaded.recommender.add_items
-    monkeypatch.setattr(loaded.recommender, "add_items", lambda c, t=None: added.append(set(c)) or real(c, t))
+    published: list[dict[str, float]] = []
+
+    def add_items(content, tags=None, dated=None):
+        added.append(set(content))
+        published.append(dict(dated or {}))
+        return real(content, tags, dated)
+
+    monkeypatch.setattr(loaded.recommender, "add_items", add_items)
     new = factories.make_item(topic="football", published_at=timezone.now())
     for _ in range(3):
         model_store.get_active()
     assert added == [{str(new.pk)}]
+    assert published == [{str(new.pk): new.published_at.timestamp()}]  # its age, for a model that scores it
     assert str(new.pk) in loaded.recommender
 
 

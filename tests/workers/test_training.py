@@ -53,6 +53,10 @@ def test_train_model_produces_an_active_version_with_metrics(catalogue):
     assert _artifact_complete(version)
     rec = load_stored_artifact(version)
     assert set(rec.item_ids) <= {str(i.pk) for i in catalogue}
+    # Dated items: the model learned a logit by item age, and kept each item's publication time.
+    assert rec.config.age_buckets > 0
+    born = {i.pk: i.published_at.timestamp() for i in catalogue}
+    assert all(rec.model.born[rec.row(i)].item() == born[int(i)] for i in rec.item_ids)
     loaded = model_store.get_active()
     assert loaded is not None and loaded.version.pk == version.pk
 
