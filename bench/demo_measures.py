@@ -99,7 +99,10 @@ def explanations(demo: Demo, readers: list[int], limit: int) -> tuple[int, int, 
             served += 1
             any_read += any(demo.related(rec.item.pk, i) for i in read)
             reasons[
-                rec.reason + ("+because" if rec.because else "") + ("+tag" if rec.because_tag else "")
+                rec.reason
+                + ("+because" if rec.because else "")
+                + ("+tag" if rec.because_tag else "")
+                + ("+new" if rec.fresh else "")
             ] += 1
             if rec.because is not None:
                 cited += 1

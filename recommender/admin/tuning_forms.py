@@ -254,7 +254,8 @@ class PreviewRow:
 def _rows(recommendations: Any) -> list[dict[str, Any]]:
     rows = []
     for rec in recommendations:
-        because = reason_text(rec) if rec.because is not None or rec.because_tag is not None else ""
+        explained = rec.because is not None or rec.because_tag is not None or rec.fresh
+        because = reason_text(rec) if explained else ""
         try:
             admin_url = reverse("admin:recommender_item_change", args=[rec.item.pk])
         except NoReverseMatch:

@@ -145,6 +145,9 @@ class RecommendedItemSerializer(serializers.Serializer):
     topic = serializers.SerializerMethodField(
         help_text='The item\'s own tag, when no read explains it ("Trending in …", "New in …").'
     )
+    fresh = serializers.BooleanField(
+        help_text='A model pick whose strongest reason is that the item is new ("New in …" its topic).'
+    )
     position = serializers.IntegerField()
 
     def get_url(self, rec: Any) -> str:

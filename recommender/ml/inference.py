@@ -46,6 +46,8 @@ class Recommendation:
     # else the named group of history items (recommend(groups=...)) whose removal does
     explanation: str | None
     group: str | None = None
+    # a model that scores item age: the item's age now lifts it in the list more than any read does
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -736,7 +738,7 @@ class Recommender:
                     state, chosen, [rows[n] for n in live], states, values, [groups[n] for n in live], bias
                 )
             else:
-                reasons = [[(None, None)] * chosen.size(1) for _ in live]
+                reasons = [[(None, None, False)] * chosen.size(1) for _ in live]
         for b, n in enumerate(live):
             ok = torch.isfinite(values[b]).tolist()
             ids, ps = chosen[b].tolist(), probs[b].tolist()
@@ -871,8 +873,8 @@ class Recommender:
         values: Tensor,
         groups: Sequence[Mapping[str, Collection[str]]],
         bias: Tensor | None = None,
-    ) -> list[list[tuple[str | None, str | None]]]:
-        """(history item, group) explaining each recommended item: what lowers its share of the list most.
+    ) -> list[list[tuple[str | None, str | None, bool]]]:
+        """(history item, group, fresh) explaining each listed item: what lowers its share of the list most.
 
         Leave-one-out: every history is re-encoded once per distinct item among its
         EXPLAIN_EVENTS newest, with that item's events left out (and once per group, with
@@ -885,10 +887,14 @@ class Recommender:
         MIN_INFLUENCE; when no single item does it (many reads of one topic share the
         credit), the group that does is cited instead (a group holding the whole
         history, like a one-item history, explains all it yields: there is nothing to
-        compare with), and otherwise nothing: no invented reason.
+        compare with), and otherwise nothing: no invented reason. A read is not cited
+        either when a group it is not part of lowers the item more. For a model that
+        scores item age, the age logits are left out the same way: when that lowers the
+        item most, its reason is that it is new (``fresh``).
         """
         variants: list[tuple[list[int], list[int], list[int]]] = []
         owners: list[tuple[int, int | None, str | None]] = []  # (history, left-out item, group)
+        left: list[set[int]] = []  # the rows each variant leaves out
         whole: dict[int, list[str]] = {}  # per history: groups holding all of it, the evidence entire
         for b, (items, types, gaps) in enumerate(rows):
             distinct = list(dict.fromkeys(items))
@@ -905,40 +911,67 @@ class Recommender:
                 keep = [n for n, i in enumerate(items) if i not in left_out]
                 variants.append(([items[n] for n in keep], [types[n] for n in keep], [gaps[n] for n in keep]))
                 owners.append((b, item, name))
+                left.append(set(left_out))
         varied = torch.cat(
             [
                 self._states(state, variants[start : start + EXPLAIN_BATCH])[0].float()
                 for start in range(0, len(variants), EXPLAIN_BATCH)
             ]
         ) if variants else states.new_zeros(0, states.size(1))  # fmt: skip
-        out: list[list[tuple[str | None, str | None]]] = []
+        out: list[list[tuple[str | None, str | None, bool]]] = []
         for b, (items, _, _) in enumerate(rows):
             mine = [v for v, owner in enumerate(owners) if owner[0] == b]
             if not mine:  # one distinct item: it is the whole evidence
-                out.append([(state.item_ids[items[0] - 1], None)] * chosen.size(1))
+                out.append([(state.item_ids[items[0] - 1], None, False)] * chosen.size(1))
                 continue
+            row_bias = None if bias is None else bias[min(b, bias.size(0) - 1)][chosen[b]]
             logits = torch.cat([states[b : b + 1].float(), varied[mine]]) @ state.matrix[chosen[b]].T
-            if bias is not None:  # the same for every variant, but it weighs the items in the list
-                logits += bias[min(b, bias.size(0) - 1)][chosen[b]]
+            if row_bias is not None:  # the same for every variant, but it weighs the items in the list
+                logits += row_bias
             logits[:, ~torch.isfinite(values[b])] = float("-inf")  # filtered out: not in the list
             drops = (list_log_probs(logits[:1]) - list_log_probs(logits[1:])).nan_to_num(float("-inf"))
+            age_drop = self._age_drop(state, logits[:1], row_bias, chosen[b])
             single = torch.tensor([owners[v][1] is not None for v in mine], device=drops.device)
             best_item, item_at = drops.masked_fill(~single[:, None], float("-inf")).max(0)
             best_group, group_at = drops.masked_fill(single[:, None], float("-inf")).max(0)
-            reasons: list[tuple[str | None, str | None]] = []
-            for d_item, i_at, d_group, g_at in zip(
-                best_item.tolist(), item_at.tolist(), best_group.tolist(), group_at.tolist(), strict=True
+            reasons: list[tuple[str | None, str | None, bool]] = []
+            for d_item, i_at, d_group, g_at, d_age in zip(
+                best_item.tolist(),
+                item_at.tolist(),
+                best_group.tolist(),
+                group_at.tolist(),
+                age_drop,
+                strict=True,
             ):
-                if d_item >= MIN_INFLUENCE:
-                    reasons.append((state.item_ids[owners[mine[i_at]][1] - 1], None))
+                read = owners[mine[i_at]][1]
+                # A read outside the most influential group, which lowers the item less than that
+                # group does, is not the reason: the group's reads are, together (redundant
+                # evidence: no single one of them moves the item much).
+                outweighed = d_group > d_item and read not in left[mine[g_at]]
+                if d_age >= max(d_item, d_group, MIN_INFLUENCE):
+                    reasons.append((None, None, True))
+                elif d_item >= MIN_INFLUENCE and not outweighed:
+                    reasons.append((state.item_ids[read - 1], None, False))
                 elif d_group >= MIN_INFLUENCE:
-                    reasons.append((None, owners[mine[g_at]][2]))
+                    reasons.append((None, owners[mine[g_at]][2], False))
                 elif whole[b]:  # a group holding the whole history is all the evidence, like a lone item
-                    reasons.append((None, whole[b][0]))
+                    reasons.append((None, whole[b][0], False))
                 else:
-                    reasons.append((None, None))
+                    reasons.append((None, None, False))
             out.append(reasons)
         return out
+
+    @staticmethod
+    def _age_drop(state: _Serving, logits: Tensor, row_bias: Tensor | None, columns: Tensor) -> list[float]:
+        """How much each listed item's share of the list falls without the item-age logits.
+
+        An item the model lists for being new, more than for any read, is explained by that.
+        """
+        if not state.model.config.age_buckets or row_bias is None:
+            return [float("-inf")] * logits.size(1)
+        age = row_bias if state.boost is None else row_bias - state.boost[columns]
+        drop = list_log_probs(logits) - list_log_probs(logits - age)
+        return drop.nan_to_num(float("-inf"))[0].tolist()
 
     def similar(
         self,

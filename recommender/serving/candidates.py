@@ -42,6 +42,7 @@ class Candidate:
     reason: str  # personalized | similar_to_context | trending | fresh | editorial | fallback
     because: int | None = None  # the history (or context) item that led here
     because_tag: int | None = None  # else the tag whose reads led here (no single one did)
+    fresh: bool = False  # else the model listed it for being new (its item-age logit did most)
     final: float = 0.0  # after blending with freshness, popularity and editorial boosts
 
 
@@ -102,7 +103,8 @@ def model_candidates(
     """The model's next items for a history (newest first, as loaded), with what explains each.
 
     ``because`` is the history item whose removal lowers the item's share of the list
-    most, else ``because_tag`` the tag whose items' removal does (``Recommender.recommend``).
+    most, else ``because_tag`` the tag whose items' removal does, else ``fresh`` when the
+    item's age does most (``Recommender.recommend``).
     """
     events = positive_history(history)
     if not events:
@@ -126,6 +128,7 @@ def model_candidates(
     )
     for c, r in zip(candidates, recs, strict=True):
         c.because_tag = int(r.group) if r.group else None
+        c.fresh = r.fresh
     return candidates
 
 

@@ -1,8 +1,9 @@
 """The sentence that tells a reader why an item is in their list.
 
 Only what is true: the read the model's pick depends on most ("Because you read …"),
-else the topic whose reads it depends on ("Because you read about …"), else why a
-non-personal item is there ("Trending in Football", "New in Climate"). The template
+else the topic whose reads it depends on ("Because you read about …"), else the
+item's age when that is what the model's pick depends on most ("New in Climate"), else
+why a non-personal item is there ("Trending in Football", "New in Climate"). The template
 tag and the admin's tuning preview both show this text.
 """
 
@@ -19,8 +20,9 @@ def reason_text(rec: Any) -> str:
         return _("Because you read “%(title)s”") % {"title": rec.because.title}
     if rec.because_tag is not None:
         return _("Because you read about %(tag)s") % {"tag": rec.because_tag.name}
-    if rec.topic is not None and rec.reason in ("trending", "fresh"):
-        text = _("Trending in %(tag)s") if rec.reason == "trending" else _("New in %(tag)s")
+    reason = "fresh" if rec.fresh else rec.reason  # a model pick for being new
+    if rec.topic is not None and reason in ("trending", "fresh"):
+        text = _("Trending in %(tag)s") if reason == "trending" else _("New in %(tag)s")
         return text % {"tag": rec.topic.name}
     return {
         "trending": _("Trending"),
@@ -28,4 +30,4 @@ def reason_text(rec: Any) -> str:
         "editorial": _("Editor's pick"),
         "similar_to_context": _("Related"),
         "personalized": _("Recommended for you"),
-    }.get(rec.reason, _("Popular"))
+    }.get(reason, _("Popular"))

@@ -86,6 +86,7 @@ class RecommendedItem:
     because: Item | None = None
     because_tag: Tag | None = None  # the tag whose reads explain it ("Because you read about …")
     topic: Tag | None = None  # the item's tag, for "Trending in …", "New in …"
+    fresh: bool = False  # a model pick that rests on the item being new ("New in …")
 
 
 @dataclass
@@ -367,7 +368,15 @@ def finish(
         topic = tags.get(own[0]) if because is None and own else None
         out.append(
             RecommendedItem(
-                item, item.content_object, c.final, c.reason, len(out), because, because_tag, topic
+                item,
+                item.content_object,
+                c.final,
+                c.reason,
+                len(out),
+                because,
+                because_tag,
+                topic,
+                fresh=c.fresh and because is None and because_tag is None,
             )
         )
     root = req.root or uuid.uuid4().hex

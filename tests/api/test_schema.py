@@ -65,6 +65,7 @@ def test_recommendations_document_their_parameters_and_responses(schema):
         "because",
         "because_tag",
         "topic",
+        "fresh",
         "position",
     }
     assert item["because"]["nullable"] is True

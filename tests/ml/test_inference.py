@@ -88,10 +88,16 @@ def test_a_group_explains_what_no_single_event_does():
     listed = [r.item_id for r in recs]
     full = _list_log_probs(rec, history, listed)
     without_pair = _list_log_probs(rec, ["i7", "i12"], listed)
+    without = {"pair": without_pair, "other": _list_log_probs(rec, ["i12", "i3", "i3", "i30"], listed)}
+    members = {"pair": {"i3", "i30"}, "other": {"i7"}}
     for n, r in enumerate(recs):
         assert r.explanation is None or r.group is None  # one reason each
         if r.group == "pair":
             assert float(full[n] - without_pair[n]) >= MIN_INFLUENCE
+        if r.explanation is not None:  # no group the cited read is not part of lowers the item more
+            alone = full[n] - _list_log_probs(rec, [i for i in history if i != r.explanation], listed)[n]
+            for name, rest in without.items():
+                assert r.explanation in members[name] or float(full[n] - rest[n]) <= float(alone) + 1e-4
     assert {r.group for r in recs} <= {"pair", "other", None}
     # A group holding the whole history explains whatever no single read does: nothing to compare with.
     whole = rec.recommend(["i3", "i30"], k=10, groups={"all": ["i3", "i30"]})

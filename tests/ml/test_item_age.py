@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from recommender.ml.data import UserSequence
+from recommender.ml.inference import MIN_INFLUENCE
 from recommender.ml.model import AGE_UNIT, age_buckets
 from recommender.ml.trainer import train
 from tests.ml.factories import fresh_copy, tiny_config
@@ -112,3 +113,35 @@ def test_served_lists_use_the_clock_and_see_items_added_within_the_same_minute()
     rec.add_items({"fresh2": vector}, published={"fresh2": now - HOUR - 60})  # cached ages are not reused
     ranked = [r.item_id for r in rec.recommend(history, k=N_NEWS + 3, explain=False)]
     assert ranked.index("fresh2") < ranked.index("stale")
+
+
+def test_an_item_listed_for_being_new_says_so_and_cites_no_read():
+    """Checked from outside: the item-age logits, left out, lower a `fresh` item's share most."""
+    seqs = news_reads(300)
+    rec = train(seqs, tiny_config(epochs=10, max_len=12), content=content(), published=published())
+    rec = rec.recommender
+    born = rec.model.born.clone()
+    fresh_seen = 0
+    for seq in list(news_reads(20, seed=4).values()):
+        history, now = seq.items[:-1], seq.timestamps[-1]
+        recs = rec.recommend(history, k=10, at=now)
+        columns = [rec.row(r.item_id) for r in recs]
+
+        def shares(items, now=now, columns=columns, clock=True):
+            logits = rec.scores([items], at=now, exclude_seen=False)[0][columns]
+            if not clock:
+                logits = logits - rec.model.age_logits(torch.tensor([now]), born[columns])[0].detach().float()
+            return torch.log_softmax(logits, dim=0)
+
+        full = shares(history)
+        age = full - shares(history, clock=False)
+        reads = [full - shares([i for i in history if i != e]) for e in dict.fromkeys(history)]
+        best_read = torch.stack(reads).max(0).values
+        for n, r in enumerate(recs):
+            if r.fresh:
+                fresh_seen += 1
+                assert r.explanation is None and r.group is None
+                assert float(age[n]) >= max(float(best_read[n]), MIN_INFLUENCE) - 1e-4
+            else:
+                assert float(age[n]) < max(float(best_read[n]), MIN_INFLUENCE) + 1e-4
+    assert fresh_seen >= 10  # readers here read what is new: the clock explains much of their lists

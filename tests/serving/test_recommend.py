@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from recommender.identity import Identity
 from recommender.models import ModelVersion, RecommendationLog
 from recommender.serving import model_store
 from recommender.serving import recommend as pipeline
+from recommender.serving.reasons import reason_text
 from recommender.serving.recommend import RecommendationError, recommend
 from recommender.tracking.privacy import set_personalization
 from tests.serving import factories
@@ -31,6 +33,25 @@ def test_history_in_one_topic_gets_that_topic_explained_by_its_reads(session):
     assert {factories.topic_of(r.item.pk) for r in recs} == {"climate"}
     assert all(r.because in history or r.because_tag.slug == "climate" for r in recs)
     assert all(r.object.title == r.item.title for r in recs)  # host objects, not just ids
+
+
+def test_a_model_pick_listed_for_being_new_is_served_as_new_in_its_topic(session, monkeypatch):
+    """The model's `fresh` reason (its item-age logit did most) reaches the reader as "New in …"."""
+    user = factories.user_identity()
+    factories.add_events(user, session.items["climate"][:4])
+    loaded = model_store.get_active()
+    real = loaded.recommender.recommend
+
+    def first_is_new(*args, **kwargs):  # the real list, with the model's age reason on its first item
+        recs = real(*args, **kwargs)
+        return [dataclasses.replace(recs[0], explanation=None, group=None, fresh=True), *recs[1:]]
+
+    monkeypatch.setattr(loaded.recommender, "recommend", first_is_new)
+    recs = recommend(user, limit=4, use_cache=False)
+    first = recs.items[0]
+    assert first.fresh and first.reason == "personalized" and first.because is None
+    assert reason_text(first) == f"New in {first.topic.name}"
+    assert not any(r.fresh for r in recs.items[1:])
 
 
 def test_a_just_published_article_outside_the_model_can_be_recommended(session, trained_models):

@@ -179,6 +179,7 @@ def test_reason_texts_name_the_history_item_or_the_tag(catalogue):
     assert reason(reason="trending", topic=tag) == f"Trending in {tag.name}"
     assert reason(reason="fresh", topic=tag) == f"New in {tag.name}"
     assert reason(reason="personalized", topic=tag) == "Recommended for you"  # no measured reason
+    assert reason(reason="personalized", topic=tag, fresh=True) == f"New in {tag.name}"  # its age did most
     assert reason(reason="trending") == "Trending"
     assert reason(reason="fresh") == "New"
 
