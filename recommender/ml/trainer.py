@@ -142,16 +142,21 @@ def _vocab(
     )
 
 
-def _as_matrix(seqs: Sequence[UserSequence], vocab: _Vocab, width: int) -> np.ndarray:
-    """(4, N, width) left-padded item, event-type, gap-bucket and timestamp rows (the last `width` events)."""
-    out = np.zeros((4, len(seqs), width), dtype=np.int64)
+def _as_matrix(seqs: Sequence[UserSequence], vocab: _Vocab, width: int, times: bool) -> np.ndarray:
+    """(3 or 4, N, width) left-padded item, event-type, gap-bucket (and timestamp) rows of the last events.
+
+    The timestamp row is there only for a model that scores item age (`times`): it is a
+    third more memory, and nothing else reads it.
+    """
+    out = np.zeros((4 if times else 3, len(seqs), width), dtype=np.int64)
     for n, seq in enumerate(seqs):
         seq = seq.tail(width)
         start = width - len(seq)
         out[0, n, start:] = [vocab.item_index[i] for i in seq.items]
         out[1, n, start:] = [vocab.type_index[t] for t in seq.event_types]
         out[2, n, start:] = gap_buckets(seq.timestamps)
-        out[3, n, start:] = np.round(seq.timestamps)  # whole seconds: the item-age logit's clock
+        if times:
+            out[3, n, start:] = np.round(seq.timestamps)  # whole seconds: the item-age logit's clock
     return out
 
 
@@ -305,7 +310,9 @@ def train(
     usable = [s for s in train_seqs.values() if len(s) >= 2]
     if not usable:
         raise ValueError("no user has two or more events: nothing to learn from")
-    data = torch.from_numpy(_as_matrix(usable, vocab, model_config.max_len + 1))
+    data = torch.from_numpy(
+        _as_matrix(usable, vocab, model_config.max_len + 1, bool(model_config.age_buckets))
+    )
     lengths = np.array([min(len(s), model_config.max_len + 1) for s in usable])
     val_users = sorted(u for u in valid_targets if u in train_seqs and len(train_seqs[u]) > 0)
     if config.val_max_users is not None and len(val_users) > config.val_max_users:
@@ -470,7 +477,9 @@ def train(
                 model.items.trained[vocab.item_index[item]] = True
             if negatives_q is not None:
                 negatives_q, log_q = _sampling(all_rows, vocab, device)
-        rows = torch.from_numpy(_as_matrix(all_rows, vocab, model_config.max_len + 1))
+        rows = torch.from_numpy(
+            _as_matrix(all_rows, vocab, model_config.max_len + 1, bool(model_config.age_buckets))
+        )
         row_lengths = np.array([min(len(s), model_config.max_len + 1) for s in all_rows])
         # The planned reserve, kept even when the main phase ran past the budget.
         refit_deadline = None

@@ -186,22 +186,22 @@ def _add_new_items(loaded: LoadedModel) -> None:
     embedder_name = (loaded.recommender.metadata.get("embedder") or {}).get("name")
     if embedder_name:  # vectors from another embedder would mean something else to the model
         items = items.filter(embedding_model=embedder_name)
-    items = items.values_list("pk", "embedding")
+    items = items.values_list("pk", "embedding", "published_at")
     if loaded.embedded_until is None:  # first load: trained items already carry their vectors
-        rows = [(pk, vector) for pk, vector in items if str(pk) not in loaded.recommender]
+        rows = [row for row in items if str(row[0]) not in loaded.recommender]
     else:  # later: new items, and re-embedded ones whose text changed
         rows = list(items.filter(embedded_at__gt=loaded.embedded_until))
     loaded.embedded_until = until or loaded.embedded_until
     if not rows:
         return
-    content = {str(pk): _vector(vector, dimension) for pk, vector in rows}
+    content = {str(pk): _vector(vector, dimension) for pk, vector, _ in rows}
+    # for a model that scores item age; an undated item's age is unknown
+    published = {str(pk): at.timestamp() for pk, _, at in rows if at is not None}
     tags: dict[str, list[str]] = {item_id: [] for item_id in content}
     for item_id, name in ItemTag.objects.filter(
-        item_id__in=[pk for pk, _ in rows], status=ItemTag.Status.ACCEPTED
+        item_id__in=[pk for pk, _, _ in rows], status=ItemTag.Status.ACCEPTED
     ).values_list("item_id", "tag__name"):
         tags[str(item_id)].append(name)
-    dated = Item.objects.filter(pk__in=[pk for pk, _ in rows]).exclude(published_at=None)
-    published = {str(pk): at.timestamp() for pk, at in dated.values_list("pk", "published_at")}
     loaded.recommender.add_items(content, tags, published)
     logger.info("added %d items to model %s from their content embeddings", len(content), loaded.name)
 
