@@ -103,6 +103,7 @@ def explanations(demo: Demo, readers: list[int], limit: int) -> tuple[int, int, 
                 + ("+because" if rec.because else "")
                 + ("+tag" if rec.because_tag else "")
                 + ("+new" if rec.fresh else "")
+                + ("+popular" if rec.popular else "")
             ] += 1
             if rec.because is not None:
                 cited += 1

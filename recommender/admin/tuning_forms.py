@@ -254,7 +254,7 @@ class PreviewRow:
 def _rows(recommendations: Any) -> list[dict[str, Any]]:
     rows = []
     for rec in recommendations:
-        explained = rec.because is not None or rec.because_tag is not None or rec.fresh
+        explained = rec.because is not None or rec.because_tag is not None or rec.fresh or rec.popular
         because = reason_text(rec) if explained else ""
         try:
             admin_url = reverse("admin:recommender_item_change", args=[rec.item.pk])

@@ -148,6 +148,10 @@ class RecommendedItemSerializer(serializers.Serializer):
     fresh = serializers.BooleanField(
         help_text='A model pick whose strongest reason is that the item is new ("New in …" its topic).'
     )
+    popular = serializers.BooleanField(
+        help_text="A model pick that a typical reader would get as well: no read of yours explains it "
+        '("Popular in …" its topic).'
+    )
     position = serializers.IntegerField()
 
     def get_url(self, rec: Any) -> str:

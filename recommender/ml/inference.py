@@ -31,6 +31,9 @@ EXPLAIN_BATCH = 1024  # left-one-out histories per forward pass when explaining
 EXPLAIN_EVENTS = 16  # newest distinct history items that may be cited (each costs an encoder pass)
 EXPLAIN_GROUPS = 8  # largest groups that may be cited
 MIN_INFLUENCE = 0.5  # drop of an item's log-probability in its list for an event to be cited (/1.65)
+# how much higher (log-probability in the list) an item must stand for this reader than for a
+# typical one for a read to be its reason (e: 2.7x as likely); below, the item is "popular"
+PERSONAL_LIFT = 1.0
 OVERSAMPLE = 2  # index candidates per wanted item, on top of one per excluded item
 # items scored exactly beside the index (added or changed since its build) before it is rebuilt
 MAX_FRESH = 20_000
@@ -48,6 +51,8 @@ class Recommendation:
     group: str | None = None
     # a model that scores item age: the item's age now lifts it in the list more than any read does
     fresh: bool = False
+    # a typical reader's list would hold it about as high: nothing personal put it there
+    popular: bool = False
 
 
 @dataclass(frozen=True)
@@ -734,11 +739,10 @@ class Recommender:
                 values, chosen = top_values, top_indices
             probs = (values - log_norm).exp()
             if explain:
-                reasons = self._explain(
-                    state, chosen, [rows[n] for n in live], states, values, [groups[n] for n in live], bias
-                )
+                live_rows, live_groups = [rows[n] for n in live], [groups[n] for n in live]
+                reasons = self._explain(state, chosen, live_rows, states, values, live_groups, bias)
             else:
-                reasons = [[(None, None, False)] * chosen.size(1) for _ in live]
+                reasons = [[(None, None, False, False)] * chosen.size(1) for _ in live]
         for b, n in enumerate(live):
             ok = torch.isfinite(values[b]).tolist()
             ids, ps = chosen[b].tolist(), probs[b].tolist()
@@ -873,8 +877,8 @@ class Recommender:
         values: Tensor,
         groups: Sequence[Mapping[str, Collection[str]]],
         bias: Tensor | None = None,
-    ) -> list[list[tuple[str | None, str | None, bool]]]:
-        """(history item, group, fresh) explaining each listed item: what lowers its share of the list most.
+    ) -> list[list[tuple[str | None, str | None, bool, bool]]]:
+        """(history item, group, fresh, popular) explaining each listed item: what lowers its share most.
 
         Leave-one-out: every history is re-encoded once per distinct item among its
         EXPLAIN_EVENTS newest, with that item's events left out (and once per group, with
@@ -890,7 +894,10 @@ class Recommender:
         compare with), and otherwise nothing: no invented reason. A read is not cited
         either when a group it is not part of lowers the item more. For a model that
         scores item age, the age logits are left out the same way: when that lowers the
-        item most, its reason is that it is new (``fresh``).
+        item most, its reason is that it is new (``fresh``). For a model that stores a
+        typical reader (``set_typical``), no read or group is cited for an item that reader's
+        list would hold about as high (less than PERSONAL_LIFT lower): nothing personal put
+        it there, and it is ``popular``.
         """
         variants: list[tuple[list[int], list[int], list[int]]] = []
         owners: list[tuple[int, int | None, str | None]] = []  # (history, left-out item, group)
@@ -918,13 +925,15 @@ class Recommender:
                 for start in range(0, len(variants), EXPLAIN_BATCH)
             ]
         ) if variants else states.new_zeros(0, states.size(1))  # fmt: skip
-        out: list[list[tuple[str | None, str | None, bool]]] = []
+        out: list[list[tuple[str | None, str | None, bool, bool]]] = []
         for b, (items, _, _) in enumerate(rows):
             mine = [v for v, owner in enumerate(owners) if owner[0] == b]
-            if not mine:  # one distinct item: it is the whole evidence
-                out.append([(state.item_ids[items[0] - 1], None, False)] * chosen.size(1))
-                continue
             row_bias = None if bias is None else bias[min(b, bias.size(0) - 1)][chosen[b]]
+            personal = self._lift(state, states[b], row_bias, chosen[b], values[b])
+            if not mine:  # one distinct item: it is the whole evidence
+                lone = state.item_ids[items[0] - 1]
+                out.append([(lone, None, False, False) if p else (None, None, False, True) for p in personal])
+                continue
             logits = torch.cat([states[b : b + 1].float(), varied[mine]]) @ state.matrix[chosen[b]].T
             if row_bias is not None:  # the same for every variant, but it weighs the items in the list
                 logits += row_bias
@@ -934,13 +943,14 @@ class Recommender:
             single = torch.tensor([owners[v][1] is not None for v in mine], device=drops.device)
             best_item, item_at = drops.masked_fill(~single[:, None], float("-inf")).max(0)
             best_group, group_at = drops.masked_fill(single[:, None], float("-inf")).max(0)
-            reasons: list[tuple[str | None, str | None, bool]] = []
-            for d_item, i_at, d_group, g_at, d_age in zip(
+            reasons: list[tuple[str | None, str | None, bool, bool]] = []
+            for d_item, i_at, d_group, g_at, d_age, own in zip(
                 best_item.tolist(),
                 item_at.tolist(),
                 best_group.tolist(),
                 group_at.tolist(),
                 age_drop,
+                personal,
                 strict=True,
             ):
                 read = owners[mine[i_at]][1]
@@ -949,17 +959,39 @@ class Recommender:
                 # evidence: no single one of them moves the item much).
                 outweighed = d_group > d_item and read not in left[mine[g_at]]
                 if d_age >= max(d_item, d_group, MIN_INFLUENCE):
-                    reasons.append((None, None, True))
+                    reasons.append((None, None, True, False))
+                elif not own:  # a typical reader gets it too: no read is its reason
+                    reasons.append((None, None, False, True))
                 elif d_item >= MIN_INFLUENCE and not outweighed:
-                    reasons.append((state.item_ids[read - 1], None, False))
+                    reasons.append((state.item_ids[read - 1], None, False, False))
                 elif d_group >= MIN_INFLUENCE:
-                    reasons.append((None, owners[mine[g_at]][2], False))
+                    reasons.append((None, owners[mine[g_at]][2], False, False))
                 elif whole[b]:  # a group holding the whole history is all the evidence, like a lone item
-                    reasons.append((None, whole[b][0], False))
+                    reasons.append((None, whole[b][0], False, False))
                 else:
-                    reasons.append((None, None, False))
+                    reasons.append((None, None, False, False))
             out.append(reasons)
         return out
+
+    @staticmethod
+    def _lift(
+        state: _Serving, reader: Tensor, row_bias: Tensor | None, columns: Tensor, values: Tensor
+    ) -> list[bool]:
+        """Per listed item: does the reader's list hold it PERSONAL_LIFT higher than a typical reader's?
+
+        Both log-probabilities are among the listed items (as the explanation drops), so the
+        test asks what is personal about the item's place in *this* list. A model without a
+        typical reader (trained before it was stored) calls every item personal.
+        """
+        model = state.model
+        if not model.config.typical_reader:
+            return [True] * columns.numel()
+        logits = torch.stack([reader.float(), model.typical.float()]) @ state.matrix[columns].T
+        if row_bias is not None:
+            logits += row_bias
+        logits[:, ~torch.isfinite(values)] = float("-inf")  # filtered out: not in the list
+        lift = list_log_probs(logits)
+        return ((lift[0] - lift[1]).nan_to_num(float("inf")) >= PERSONAL_LIFT).tolist()
 
     @staticmethod
     def _age_drop(state: _Serving, logits: Tensor, row_bias: Tensor | None, columns: Tensor) -> list[float]:

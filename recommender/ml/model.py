@@ -65,6 +65,8 @@ class Seq2SeqConfig:
     list_len: int = 10  # decoder steps (the longest list generated in one go)
     id_dropout: float = 0.1  # share of item IDs hidden per step, so content alone learns to rank
     age_buckets: int = 0  # > 0: a learned logit by item age at the query time (needs publication times)
+    # a stored typical reader's state (the mean over trained readers): what any reader would be listed
+    typical_reader: bool = False
 
 
 def age_buckets(ages: Tensor, n_buckets: int) -> Tensor:
@@ -322,6 +324,19 @@ class Seq2SeqRecommender(nn.Module):
             nn.init.zeros_(self.age_bias.weight)
             # publication time of every row (seconds, the events' clock); NaN = unknown
             self.register_buffer("born", torch.full((config.n_items,), math.nan, dtype=torch.float64))
+        if config.typical_reader:
+            self.register_buffer("typical", torch.zeros(d))
+
+    def set_typical(self, state: Tensor) -> None:
+        """Store the typical reader's state (the mean of trained readers' states), adding the buffer if new.
+
+        An item such a reader would be listed as high is not there for anything personal;
+        the explainer says so instead of citing a read (``Recommender`` explanations).
+        """
+        if not self.config.typical_reader:
+            self.config.typical_reader = True
+            self.register_buffer("typical", torch.zeros_like(state))
+        self.typical.copy_(state)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:

@@ -32,6 +32,8 @@ from recommender.ml.model import AGE_BUCKETS, Seq2SeqConfig, Seq2SeqRecommender,
 # ML-1M (30 minutes, 2 cores) scored 105 % of the exact softmax's test NDCG@10 (.1781 / .1690),
 # and at 200k items an epoch took 126 s instead of 586 s with 8,192 (the logits' matmuls).
 AUTO_NEGATIVES = 1024
+TYPICAL_READERS = 4096  # readers averaged into the typical reader's state (a sample beyond it)
+BATCH = 256  # histories per forward pass when averaging them
 # What validation reports (rank 0 validates and shares these with the other ranks).
 VAL_KEYS = ["val_hr@10", "val_ndcg@10", "val_mrr", "val_coverage@10"]
 
@@ -502,6 +504,7 @@ def train(
                 break
         train_seqs = {**train_seqs, **sequences}
     rec = make_recommender(best_metrics)
+    model.set_typical(_typical_state(rec, train_seqs, config.seed))  # rec serves this very model
     seconds = time.perf_counter() - started
     return TrainResult(rec, best_metrics, history, epochs_run, seconds, str(device), refits)
 
@@ -512,6 +515,19 @@ def _set_published(model: Seq2SeqRecommender, vocab: _Vocab, published: Mapping[
     if known:
         rows, times = zip(*known, strict=True)
         model.born[torch.tensor(rows)] = torch.tensor(times, dtype=torch.float64).to(model.born.device)
+
+
+def _typical_state(rec: Recommender, seqs: Mapping[str, UserSequence], seed: int) -> Tensor:
+    """The mean state of (up to TYPICAL_READERS of) the trained readers: a typical reader's query."""
+    users = sorted(u for u, s in seqs.items() if len(s) > 0)
+    if len(users) > TYPICAL_READERS:
+        users = sorted(random.Random(seed).sample(users, TYPICAL_READERS))
+    histories = [seqs[u] for u in users]
+    total = None
+    for start in range(0, len(histories), BATCH):
+        part = rec.user_vectors(histories[start : start + BATCH]).sum(0)
+        total = part if total is None else total + part
+    return total / len(histories)
 
 
 def _sampling(seqs: Sequence[UserSequence], vocab: _Vocab, device: torch.device) -> tuple[Tensor, Tensor]:

@@ -43,6 +43,7 @@ class Candidate:
     because: int | None = None  # the history (or context) item that led here
     because_tag: int | None = None  # else the tag whose reads led here (no single one did)
     fresh: bool = False  # else the model listed it for being new (its item-age logit did most)
+    popular: bool = False  # else a typical reader's list holds it as high: nothing personal did
     final: float = 0.0  # after blending with freshness, popularity and editorial boosts
 
 
@@ -104,7 +105,8 @@ def model_candidates(
 
     ``because`` is the history item whose removal lowers the item's share of the list
     most, else ``because_tag`` the tag whose items' removal does, else ``fresh`` when the
-    item's age does most (``Recommender.recommend``).
+    item's age does most, else ``popular`` when a typical reader's list holds it as high
+    (``Recommender.recommend``).
     """
     events = positive_history(history)
     if not events:
@@ -129,6 +131,7 @@ def model_candidates(
     for c, r in zip(candidates, recs, strict=True):
         c.because_tag = int(r.group) if r.group else None
         c.fresh = r.fresh
+        c.popular = r.popular
     return candidates
 
 

@@ -3,7 +3,8 @@
 Only what is true: the read the model's pick depends on most ("Because you read …"),
 else the topic whose reads it depends on ("Because you read about …"), else the
 item's age when that is what the model's pick depends on most ("New in Climate"), else
-why a non-personal item is there ("Trending in Football", "New in Climate"). The template
+that a typical reader would be given it too ("Popular in Climate"), else why a
+non-personal item is there ("Trending in Football", "New in Climate"). The template
 tag and the admin's tuning preview both show this text.
 """
 
@@ -20,9 +21,14 @@ def reason_text(rec: Any) -> str:
         return _("Because you read “%(title)s”") % {"title": rec.because.title}
     if rec.because_tag is not None:
         return _("Because you read about %(tag)s") % {"tag": rec.because_tag.name}
-    reason = "fresh" if rec.fresh else rec.reason  # a model pick for being new
-    if rec.topic is not None and reason in ("trending", "fresh"):
-        text = _("Trending in %(tag)s") if reason == "trending" else _("New in %(tag)s")
+    # a model pick for being new, or one that any reader would get
+    reason = "fresh" if rec.fresh else "popular" if rec.popular else rec.reason
+    if rec.topic is not None and reason in ("trending", "fresh", "popular"):
+        text = {
+            "trending": _("Trending in %(tag)s"),
+            "fresh": _("New in %(tag)s"),
+            "popular": _("Popular in %(tag)s"),
+        }[reason]
         return text % {"tag": rec.topic.name}
     return {
         "trending": _("Trending"),

@@ -87,6 +87,7 @@ class RecommendedItem:
     because_tag: Tag | None = None  # the tag whose reads explain it ("Because you read about …")
     topic: Tag | None = None  # the item's tag, for "Trending in …", "New in …"
     fresh: bool = False  # a model pick that rests on the item being new ("New in …")
+    popular: bool = False  # a model pick any reader would get, nothing personal ("Popular in …")
 
 
 @dataclass
@@ -377,6 +378,7 @@ def finish(
                 because_tag,
                 topic,
                 fresh=c.fresh and because is None and because_tag is None,
+                popular=c.popular and because is None and because_tag is None,
             )
         )
     root = req.root or uuid.uuid4().hex

@@ -21,7 +21,19 @@ from tests.serving.conftest import activate_model
 serving_settings = serving.serving_settings
 trained_models = serving.trained_models
 
-ITEM_KEYS = {"id", "title", "url", "score", "reason", "because", "because_tag", "topic", "fresh", "position"}
+ITEM_KEYS = {
+    "id",
+    "title",
+    "url",
+    "score",
+    "reason",
+    "because",
+    "because_tag",
+    "topic",
+    "fresh",
+    "popular",
+    "position",
+}
 
 
 @pytest.fixture(autouse=True)

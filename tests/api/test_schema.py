@@ -66,6 +66,7 @@ def test_recommendations_document_their_parameters_and_responses(schema):
         "because_tag",
         "topic",
         "fresh",
+        "popular",
         "position",
     }
     assert item["because"]["nullable"] is True

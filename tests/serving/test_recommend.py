@@ -35,23 +35,25 @@ def test_history_in_one_topic_gets_that_topic_explained_by_its_reads(session):
     assert all(r.object.title == r.item.title for r in recs)  # host objects, not just ids
 
 
-def test_a_model_pick_listed_for_being_new_is_served_as_new_in_its_topic(session, monkeypatch):
-    """The model's `fresh` reason (its item-age logit did most) reaches the reader as "New in …"."""
+@pytest.mark.parametrize(("flag", "text"), [("fresh", "New in"), ("popular", "Popular in")])
+def test_a_model_pick_for_being_new_or_popular_is_served_so_in_its_topic(session, monkeypatch, flag, text):
+    """The model's `fresh` reason (its item-age logit did most) reaches the reader as "New in …", its
+    `popular` one (a typical reader's list holds the item as high) as "Popular in …"."""
     user = factories.user_identity()
     factories.add_events(user, session.items["climate"][:4])
     loaded = model_store.get_active()
     real = loaded.recommender.recommend
 
-    def first_is_new(*args, **kwargs):  # the real list, with the model's age reason on its first item
+    def first_flagged(*args, **kwargs):  # the real list, with the model's reason on its first item
         recs = real(*args, **kwargs)
-        return [dataclasses.replace(recs[0], explanation=None, group=None, fresh=True), *recs[1:]]
+        first = dataclasses.replace(recs[0], explanation=None, group=None, fresh=False, popular=False)
+        return [dataclasses.replace(first, **{flag: True}), *recs[1:]]
 
-    monkeypatch.setattr(loaded.recommender, "recommend", first_is_new)
+    monkeypatch.setattr(loaded.recommender, "recommend", first_flagged)
     recs = recommend(user, limit=4, use_cache=False)
     first = recs.items[0]
-    assert first.fresh and first.reason == "personalized" and first.because is None
-    assert reason_text(first) == f"New in {first.topic.name}"
-    assert not any(r.fresh for r in recs.items[1:])
+    assert getattr(first, flag) and first.reason == "personalized" and first.because is None
+    assert reason_text(first) == f"{text} {first.topic.name}"
 
 
 def test_a_just_published_article_outside_the_model_can_be_recommended(session, trained_models):

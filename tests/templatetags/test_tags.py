@@ -180,6 +180,8 @@ def test_reason_texts_name_the_history_item_or_the_tag(catalogue):
     assert reason(reason="fresh", topic=tag) == f"New in {tag.name}"
     assert reason(reason="personalized", topic=tag) == "Recommended for you"  # no measured reason
     assert reason(reason="personalized", topic=tag, fresh=True) == f"New in {tag.name}"  # its age did most
+    assert reason(reason="personalized", topic=tag, popular=True) == f"Popular in {tag.name}"  # not personal
+    assert reason(reason="personalized", popular=True) == "Popular"
     assert reason(reason="trending") == "Trending"
     assert reason(reason="fresh") == "New"
 
