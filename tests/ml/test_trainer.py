@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from recommender.ml.data import UserSequence
+from recommender.ml.metrics import evaluate
 from recommender.ml.trainer import TrainConfig, train
 from tests.ml.factories import (
     CONTENT_DIM,
@@ -181,3 +182,19 @@ def test_a_catalogue_above_the_exact_softmax_limit_trains_with_sampled_negatives
     hits = np.mean([rec.recommend([p, i], k=1)[0].item_id == nxt[i] for p, i in nxt.items()])
     assert hits >= 0.7
     assert train(planted_sequences(60), tiny_config(epochs=1)).recommender.metadata["loss"] == "exact softmax"
+
+
+def test_the_served_weights_are_the_best_epochs_and_the_item_tables_are_untouched():
+    """The best epoch's parameters are restored (buffers never change in training: they are not copied)."""
+    seqs = planted_sequences(120)
+    valid = {u: s.items[-1] for u, s in seqs.items()}
+    histories = {u: s.head(-1) for u, s in seqs.items()}
+    config = tiny_config(epochs=12, patience=12, lr=3e-2, final_lr_ratio=1.0, warmup=0)
+    result = train(histories, config, content=content_vectors(), valid_targets=valid)
+    metrics, ran = result.metrics, result.epochs_run
+    assert metrics["best_epoch"] < ran  # a later epoch scored lower: the restore is what is checked
+    again = evaluate(result.recommender, histories, valid, ks=(10,))
+    assert again["ndcg@10"] == metrics["val_ndcg@10"]
+    content = result.recommender.model.items.content
+    for item, vector in content_vectors().items():
+        assert torch.equal(content[result.recommender.row(item)], torch.from_numpy(vector))
