@@ -8,6 +8,7 @@ and another clicked; all land in the database with the recomm_id of the served l
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -71,7 +72,8 @@ def test_reader_sees_the_block_and_impressions_and_click_are_stored(browser, liv
 
         block = page.locator(".recommender-block--recommended_for_you")
         block.wait_for()
-        assert "Because you read" in block.inner_text()
+        # a model pick says why: a read behind it, or that any reader would get it (small catalogue)
+        assert re.search(r"Because you read|Popular in", block.inner_text())
         first = block.locator("[data-recommender-item]").first
         recomm_id = first.get_attribute("data-recommender-recomm-id")
         assert first.get_attribute("data-recommender-placement") == "home"
