@@ -23,7 +23,7 @@ from torch import Tensor
 
 from recommender.ml import distributed
 from recommender.ml.data import UserSequence, gap_buckets
-from recommender.ml.inference import Recommender
+from recommender.ml.inference import BATCH, Recommender
 from recommender.ml.metrics import evaluate
 from recommender.ml.model import AGE_BUCKETS, Seq2SeqConfig, Seq2SeqRecommender, grow_model
 
@@ -32,7 +32,6 @@ from recommender.ml.model import AGE_BUCKETS, Seq2SeqConfig, Seq2SeqRecommender,
 # and at 200k items an epoch took 126 s instead of 586 s with 8,192 (the logits' matmuls).
 AUTO_NEGATIVES = 1024
 TYPICAL_READERS = 4096  # readers averaged into the typical reader's state (a sample beyond it)
-BATCH = 256  # histories per forward pass when averaging them
 # What validation reports (rank 0 validates and shares these with the other ranks).
 VAL_KEYS = ["val_hr@10", "val_ndcg@10", "val_mrr", "val_coverage@10"]
 
