@@ -21,7 +21,7 @@ from torch import Tensor
 from recommender.ml import ann
 from recommender.ml.data import UserSequence, collapse_repeats, gap_buckets
 from recommender.ml.item_ids import ItemIds
-from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender, grow_model
+from recommender.ml.model import CONTENT_DTYPE, Seq2SeqConfig, Seq2SeqRecommender, grow_model
 
 logger = logging.getLogger(__name__)
 
@@ -379,7 +379,7 @@ class Recommender:
             if old is not None and old.born is not None:
                 born[: len(old.born)] = old.born
         return _Added(
-            table(old.content if old else None, config.content_dim, torch.float32),
+            table(old.content if old else None, config.content_dim, CONTENT_DTYPE),  # as the model's
             table(old.tag_index if old else None, config.max_tags if config.n_tags else 0, torch.long),
             born,
         )

@@ -242,7 +242,7 @@ def _build_model(
                 part = ids[start : start + 65536]
                 rows = torch.tensor([vocab.item_index[i] for i in part], device=table.content.device)
                 stacked = np.stack([np.asarray(content[i], np.float32) for i in part])
-                table.content[rows] = torch.from_numpy(stacked).to(table.content.device)
+                table.content[rows] = torch.from_numpy(stacked).to(table.content.device, table.content.dtype)
         if tags and model.config.n_tags:
             width = model.config.max_tags
             for item, names in tags.items():

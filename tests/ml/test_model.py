@@ -71,7 +71,7 @@ def test_untrained_item_is_its_content_alone_and_stays_out_of_the_training_softm
         table.id.weight[5] = 100.0  # never used: the item was not trained
         unit = F.normalize(table.content, dim=1)
         assert (unit[1:] @ unit[5]).topk(2).values[1] < 0.9  # no trained item is its twin
-        side = table.content_proj(table.content)
+        side = table.project(table.content)
         assert torch.allclose(model.item_matrix()[5], side[5])
         before = losses()
         # Content that would win every softmax changes nothing: the item is never a negative.
@@ -92,7 +92,7 @@ def test_untrained_twin_of_a_trained_item_takes_its_id():
         table.content[6] = F.normalize(table.content[7], dim=0) + F.normalize(
             table.content[8], dim=0
         )  # related
-        matrix, side = model.item_matrix(), table.content_proj(table.content)
+        matrix, side = model.item_matrix(), table.project(table.content)
         assert torch.allclose(matrix[5], side[5] + table.id.weight[7], atol=1e-6)
         unit = F.normalize(table.content, dim=1)
         assert (unit[table.trained] @ unit[6]).max() < 0.9
@@ -239,3 +239,24 @@ def test_list_steps_as_a_set_learn_every_true_next_item_not_yet_listed():
     as_set = model._list_loss(memory, valid, targets, table, untrained, 1, as_set=True)
     assert torch.allclose(as_order, torch.stack(expected_order).mean(), atol=1e-5)
     assert torch.allclose(as_set, torch.stack(expected_set).mean(), atol=1e-5)
+
+
+def test_content_is_stored_in_half_precision_and_the_whole_table_is_projected_a_slice_at_a_time(monkeypatch):
+    """Sliced projection of the half-precision table gives the rows' own projections, in full precision."""
+    import recommender.ml.model as model_module
+
+    model = make_model(content_dim=8)
+    table = model.items
+    with torch.no_grad():
+        table.content.normal_()
+    assert table.content.dtype == torch.float16
+    whole = table.side()
+    monkeypatch.setattr(model_module, "SIDE_SLICE", 7)  # 30 rows: five slices
+    sliced = table.side()
+    assert sliced.dtype == torch.float32
+    assert torch.allclose(sliced, whole)
+    expected = table.project(table.content)
+    assert torch.allclose(sliced, expected)
+    # a full-precision vector from outside the table (an item added at serving) projects alike
+    outside = table.content[4].float()
+    assert torch.allclose(table.side_of(outside[None], None)[0], expected[4])

@@ -197,4 +197,4 @@ def test_the_served_weights_are_the_best_epochs_and_the_item_tables_are_untouche
     assert again["ndcg@10"] == metrics["val_ndcg@10"]
     content = result.recommender.model.items.content
     for item, vector in content_vectors().items():
-        assert torch.equal(content[result.recommender.row(item)], torch.from_numpy(vector))
+        assert torch.equal(content[result.recommender.row(item)], torch.from_numpy(vector).to(content.dtype))
