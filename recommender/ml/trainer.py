@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from recommender.ml import distributed
+from recommender.ml import distributed, heap
 from recommender.ml.data import UserSequence, gap_buckets
 from recommender.ml.inference import BATCH, Recommender
 from recommender.ml.metrics import evaluate
@@ -63,7 +63,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     bf16: bool = True  # autocast to bfloat16 (CUDA, and CPUs with AVX512-BF16/AMX)
     # None = chosen by catalogue size: the exact softmax over every item up to
-    # full_softmax_max_items, above it AUTO_NEGATIVES sampled ones with log-Q correction.
+    # full_softmax_max_items, above it AUTO_NEGATIVES sampled ones with log-Q correction
+    # (and, above it, glibc's heap is held to a fixed mmap threshold: heap.py).
     sampled_softmax_negatives: int | None = None
     full_softmax_max_items: int = 50_000
     aux_positions: int = 2  # positions per sequence that train the list-writing decoder steps
@@ -297,6 +298,9 @@ def train(
     else:
         train_seqs = dict(sequences)
     vocab = _vocab(sequences, content, tags, resume_from)
+    large = len(vocab.items) > config.full_softmax_max_items
+    if large:  # memory over speed: a fixed mmap threshold keeps the heap from growing (heap.py)
+        heap.map_large_blocks()
     trained_items = {i for s in train_seqs.values() for i in s.items}
     ages = AGE_BUCKETS if published and config.item_age else 0
     model = _build_model(vocab, config, content, tags, trained_items, resume_from, device, ages)
@@ -322,7 +326,7 @@ def train(
 
     negatives_q, log_q = None, None
     n_negatives = config.sampled_softmax_negatives
-    if n_negatives is None and len(vocab.items) > config.full_softmax_max_items:
+    if n_negatives is None and large:
         n_negatives = AUTO_NEGATIVES
     if n_negatives:
         negatives_q, log_q = _sampling(usable, vocab, device)
