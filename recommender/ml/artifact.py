@@ -6,8 +6,8 @@ travel together through Django storage as plain bytes (artifact_files).
 
 A server maps them instead (map_artifact): the tensors are views of the file's pages in
 the OS page cache, so every process of a host that maps the same file shares one copy
-(a 1M-item table with 384-dim content is ~1.8 GB). The item matrix the model derives
-from them is written beside them once and mapped the same way.
+(a 1M-item table with 384-dim content, stored in half precision, is ~1.0 GB). The item
+matrix the model derives from them is written beside them once and mapped the same way.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class Recommendation:
 class _Added:
     """Items added at serving time (unseen in training), kept beside the model's tables, not in them.
 
-    Growing the tables would copy them in every process that adds an item (1.7 GB at 1M
+    Growing the tables would copy them in every process that adds an item (1.0 GB at 1M
     items with 384-dim content); these rows are the added items' own, nothing more.
     """
 

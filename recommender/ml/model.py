@@ -207,7 +207,7 @@ class ItemTable(nn.Module):
     def twins(self, content_of: Callable[[Tensor], Tensor], count: int) -> Tensor:
         """(count, d) twin IDs (or zeros) of `count` untrained items; content_of(positions): their content.
 
-        Content is read a slice at a time: one copy of a 1M-item content table is 1.5 GB.
+        Content is read a slice at a time: a full-precision copy of a 1M-item content table is 1.5 GB.
         """
         out = self.id.weight.new_zeros(count, self.id.embedding_dim)
         every = torch.arange(len(self.trained), device=out.device)
