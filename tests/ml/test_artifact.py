@@ -9,6 +9,7 @@ from recommender.ml.artifact import (
     artifact_files,
     load_artifact,
     load_artifact_files,
+    map_artifact,
     save_artifact,
 )
 from tests.ml.factories import trained
@@ -25,6 +26,21 @@ def test_round_trip_serves_identical_recommendations(tmp_path):
     meta = json.loads((tmp_path / "model" / "metadata.json").read_text())
     assert {"format_version", "config", "item_ids", "embedder", "metrics", "data", "sha256"} <= meta.keys()
     assert meta["embedder"]["dimension"] == 16
+
+
+@pytest.mark.parametrize("load", [load_artifact, map_artifact])
+def test_a_model_saved_with_full_precision_content_loads_and_serves_as_before(tmp_path, load):
+    """Artifacts written before content was stored in half precision keep serving the same lists."""
+    save_artifact(trained(), tmp_path / "now")
+    old = load_artifact(tmp_path / "now")  # a copy of its own, to turn back into an fp32 model
+    old.model.items.content = old.model.items.content.float()
+    expected = old.recommend(["i1", "i2"], k=5)
+    save_artifact(old, tmp_path / "old")
+    loaded = load(tmp_path / "old")
+    assert [r.item_id for r in loaded.recommend(["i1", "i2"], k=5)] == [r.item_id for r in expected]
+    loaded.add_items({"added": old.model.items.content[old.row("i3")].numpy()})
+    assert "added" in loaded
+    assert loaded.recommend(["i1"], k=5)
 
 
 def test_flipped_byte_in_weights_is_rejected_by_checksum():
