@@ -298,12 +298,12 @@ def vector_to_bytes(v: np.ndarray) -> bytes:
     return arr.astype("<f4", copy=False).tobytes()
 
 
-def vector_from_bytes(b: bytes, dimension: int) -> np.ndarray:
-    """Read back a vector written by vector_to_bytes, checking it has `dimension` floats."""
+def vector_from_bytes(b: bytes, dimension: int, dtype: np.dtype | type = np.float32) -> np.ndarray:
+    """Read back a vector written by vector_to_bytes, checking it has `dimension` floats; as `dtype`."""
     expected = 4 * dimension
     if len(b) != expected:
         raise ValueError(
             f"embedding has {len(b)} bytes, expected {expected} for a {dimension}-dimensional "
             "float32 vector (was it written by a different embedder?)"
         )
-    return np.frombuffer(b, dtype="<f4").astype(np.float32)
+    return np.frombuffer(b, dtype="<f4").astype(dtype)

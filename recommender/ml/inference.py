@@ -245,7 +245,7 @@ class Recommender:
         """A logit added to every item the model was not trained on: how far to push new items up.
 
         0 ranks them by their content (and their twin's ID, for a near-duplicate of a
-        trained item: see ItemTable.twin_ids, the twin is boosted too), which is about
+        trained item: see ItemTable.twins, the twin is boosted too), which is about
         calibrated: on ML-1M's cold split the items held out of training get 12 % of the
         probability and are 10 % of the test targets. A site that wants new items seen
         sooner (exploration) raises it; each +1 multiplies their odds by e, and costs the

@@ -53,6 +53,8 @@ class Seq2SeqConfig:
     """Shapes of one model; stored in the artifact so a model can be rebuilt before loading weights."""
 
     n_items: int  # rows of the item table; row 0 is padding
+    # rows of the ID table when only read items have one (ItemTable.id_row); 0 = one per item row
+    n_id_rows: int = 0
     content_dim: int = 0  # size of the frozen content vectors (0 = no content)
     n_tags: int = 0  # tag vocabulary incl. padding row 0 (0 = no tags)
     max_tags: int = 0  # tag slots per item
@@ -92,7 +94,15 @@ class ItemTable(nn.Module):
     def __init__(self, config: Seq2SeqConfig) -> None:
         super().__init__()
         self.id_dropout = config.id_dropout
-        self.id = nn.Embedding(config.n_items, config.d_model, padding_idx=0)
+        # On a large site most items are never read, and an item never read has no learned ID.
+        # So only the items in training sequences get an ID row (id_row: item row -> ID row,
+        # 0 = none, a zero row): the ID table, its gradient and the optimizer's two moments
+        # grow with what readers read, not with the catalogue (4 x 256 MB at 1M items, d 64).
+        # Models saved before have one row per item (n_id_rows 0) and keep it.
+        self.id = nn.Embedding(config.n_id_rows or config.n_items, config.d_model, padding_idx=0)
+        self.register_buffer(
+            "id_row", torch.zeros(config.n_items, dtype=torch.int32) if config.n_id_rows else None
+        )
         # Items with no training interactions have no learned ID: their ID part is masked
         # out; they are their content (and tags), plus their twin's ID if any (`twin_ids`).
         self.register_buffer("trained", torch.zeros(config.n_items, dtype=torch.bool))
@@ -160,70 +170,80 @@ class ItemTable(nn.Module):
         side = self.side_of(content, tag_index)
         out = self.id.weight.new_zeros(count, self.id.embedding_dim) if side is None else side
         if content is not None and self.content_proj is not None:
-            out = out + self.twins(lambda positions: content[positions], count)
+            positions, twins = self.twins(lambda at: content[at], count)
+            out[positions] += self.ids(twins)
         return out
+
+    def ids(self, rows: Tensor | None = None) -> Tensor:
+        """(R, d) the ID vectors of item `rows` (every row when None); an item with no ID row gets zeros."""
+        if self.id_row is None:
+            return self.id.weight if rows is None else self.id.weight[rows]
+        return self.id.weight[self.id_row if rows is None else self.id_row[rows]]
 
     def forward(self, rows: Tensor | None = None) -> Tensor:
         """(n_items, d) item matrix, or the vectors of `rows` only (serving adds items that way).
 
         In training a random share of IDs is hidden (ID dropout), so the side part learns
         to rank alone; a never-trained item is its side part, plus the ID of its twin
-        when it has one (`twin_ids`).
+        when it has one (`twins`).
         """
         index = slice(None) if rows is None else rows
         keep = self.trained[index]
         side = self.side(rows)
-        if self.training and self.id_dropout > 0 and side is not None:
+        if not self.training:
+            return self._served(rows, keep, side)
+        if self.id_dropout > 0 and side is not None:
             has_side = side.detach().abs().sum(1) > 0
             hidden = (torch.rand(keep.shape, device=keep.device) < self.id_dropout) & has_side
             keep = keep & ~hidden
-        vectors = self.id.weight[index] * keep[:, None].to(self.id.weight.dtype)
+        vectors = self.ids(rows) * keep[:, None].to(self.id.weight.dtype)
+        return vectors if side is None else vectors + side
+
+    def _served(self, rows: Tensor | None, keep: Tensor, side: Tensor | None) -> Tensor:
+        """forward() in eval mode: the ID, twin and side parts added into one buffer.
+
+        Each (n_items, d) temporary of a whole-table build is 256 MB at 1M items; adding
+        the parts out of place held five of them at once.
+        """
         if side is None:
-            return vectors
-        if not self.training:
-            every = torch.arange(len(self.trained), device=keep.device)
-            vectors = vectors + self.twin_ids(every if rows is None else rows)
-        return vectors + side
+            return self.ids(rows) * keep[:, None].to(self.id.weight.dtype)
+        every = torch.arange(len(self.trained), device=keep.device) if rows is None else rows
+        trained = keep.nonzero().flatten()  # positions in `every`
+        side[trained] += self.ids(every[trained])
+        cold = ((~keep) & (every > 0)).nonzero().flatten()
+        if self.content_proj is not None and len(cold):
+            positions, twins = self.twins(lambda at: self.content[every[cold[at]]], len(cold))
+            side[cold[positions]] += self.ids(twins)
+        return side
 
-    def twin_ids(self, rows: Tensor) -> Tensor:
-        """(R, d) for each never-trained item among `rows` whose text nearly repeats a trained one: that ID.
+    def twins(self, content_of: Callable[[Tensor], Tensor], count: int) -> tuple[Tensor, Tensor]:
+        """Of `count` untrained items (content_of(positions): their content), those whose text nearly
+        repeats a trained item's: (their positions, that trained item's row).
 
-        A re-published article or a new edition is the same item to readers. Anything
-        less close gets nothing: on ML-1M's cold split, borrowing the ID parts of the
-        nearest trained items ranked cold targets lower than content alone (NDCG@10 0.0094
-        against 0.0133, bench.quality --cold-start), since a different film is a different item.
-        The candidates are the 4 nearest by projected content (d wide, six times cheaper
-        to search than the raw vectors; tags left out, a new item may not have its tags
-        yet); raw content decides.
+        A re-published article or a new edition is the same item to readers, so it gets
+        that item's ID. Anything less close gets nothing: on ML-1M's cold split, borrowing
+        the ID parts of the nearest trained items ranked cold targets lower than content
+        alone (NDCG@10 0.0094 against 0.0133, bench.quality --cold-start), since a different
+        film is a different item. The candidates are the 4 nearest by projected content
+        (d wide, six times cheaper to search than the raw vectors; tags left out, a new item
+        may not have its tags yet); raw content decides. Content is read a slice at a time:
+        a full-precision copy of a 1M-item content table is 1.5 GB.
         """
-        out = torch.zeros(len(rows), self.id.embedding_dim, dtype=self.id.weight.dtype, device=rows.device)
-        if self.content_proj is None:
-            return out
-        cold = ((~self.trained[rows]) & (rows > 0)).nonzero().flatten()  # positions in `rows`
-        if len(cold):
-            out[cold] = self.twins(lambda positions: self.content[rows[cold[positions]]], len(cold))
-        return out
-
-    def twins(self, content_of: Callable[[Tensor], Tensor], count: int) -> Tensor:
-        """(count, d) twin IDs (or zeros) of `count` untrained items; content_of(positions): their content.
-
-        Content is read a slice at a time: a full-precision copy of a 1M-item content table is 1.5 GB.
-        """
-        out = self.id.weight.new_zeros(count, self.id.embedding_dim)
-        every = torch.arange(len(self.trained), device=out.device)
+        every = torch.arange(len(self.trained), device=self.trained.device)
         warm = every[self.trained & (every > 0)]
+        positions, rows = [every[:0]], [every[:0]]
         if count == 0 or len(warm) == 0:
-            return out
+            return positions[0], rows[0]
         # Filled a slice at a time into one allocation: a list of slices joined by torch.cat
         # leaves them in the heap, where the allocator keeps them (+256 MB per process at 1M items).
-        warm_side = out.new_empty(len(warm), self.content_proj.out_features, dtype=torch.float32)
+        warm_side = torch.empty(len(warm), self.content_proj.out_features, device=warm.device)
         for start in range(0, len(warm), SIDE_SLICE):
             part = warm[start : start + SIDE_SLICE]
             warm_side[start : start + len(part)] = F.normalize(
                 self.project(self.content[part]).float(), dim=1
             )
         step = max(1, min(8192, TWIN_SEARCH_ELEMENTS // len(warm)))  # bounded memory at any catalogue size
-        for chunk in torch.arange(count, device=out.device).split(step):
+        for chunk in torch.arange(count, device=warm.device).split(step):
             content = content_of(chunk)
             has = content.abs().sum(1) > 0  # an item with no text yet has no twin
             chunk, content = chunk[has], content[has]
@@ -234,8 +254,9 @@ class ItemTable(nn.Module):
             cosine = F.cosine_similarity(content[:, None].float(), self.content[near].float(), dim=-1)
             best = cosine.max(dim=1)
             twin = best.values >= TWIN_COSINE
-            out[chunk[twin]] = self.id.weight[near[twin, best.indices[twin]]]
-        return out
+            positions.append(chunk[twin])
+            rows.append(near[twin, best.indices[twin]])
+        return torch.cat(positions), torch.cat(rows)
 
 
 class Attention(nn.Module):
@@ -689,9 +710,13 @@ def _exact_nll(
 
 
 def grow_model(
-    model: Seq2SeqRecommender, n_items: int, n_event_types: int, n_tags: int | None = None
+    model: Seq2SeqRecommender,
+    n_items: int,
+    n_event_types: int,
+    n_tags: int | None = None,
+    n_id_rows: int | None = None,
 ) -> Seq2SeqRecommender:
-    """A copy of `model` with larger item / event-type / tag tables; new rows start empty.
+    """A copy of `model` with larger item / event-type / tag / ID tables; new rows start empty.
 
     Used to refresh a trained model on new data and to add cold items at serving
     time without retraining: every learned weight is kept.
@@ -701,6 +726,8 @@ def grow_model(
     if n_tags is not None and n_tags > old.n_tags:
         config.n_tags = n_tags
         config.max_tags = max(old.max_tags, 1)
+    if n_id_rows is not None and old.n_id_rows:
+        config.n_id_rows = max(n_id_rows, old.n_id_rows)
     grown = Seq2SeqRecommender(config).to(next(model.parameters()).device)
     state = grown.state_dict()
     for name, value in model.state_dict().items():
@@ -712,3 +739,25 @@ def grow_model(
             target[tuple(slice(0, s) for s in value.shape)] = value
     grown.load_state_dict(state)
     return grown
+
+
+def give_id_rows(model: Seq2SeqRecommender, rows: Tensor) -> Seq2SeqRecommender:
+    """`model`, its ID table grown if need be, where every item row in `rows` has an ID row.
+
+    Rows added to a fresh model's table keep their initialisation; rows grown onto a
+    trained one start at zero, as grow_model's do. A model with one ID row per item
+    (n_id_rows 0) is returned as it is.
+    """
+    table = model.items
+    if table.id_row is None:
+        return model
+    rows = rows.unique()
+    missing = rows[(rows > 0) & (table.id_row[rows] == 0)]
+    first = int(table.id_row.max()) + 1 if len(table.id_row) else 1
+    needed = first + len(missing)
+    if needed > model.config.n_id_rows:
+        model = grow_model(model, model.config.n_items, model.config.n_event_types, n_id_rows=needed)
+        table = model.items
+    with torch.no_grad():
+        table.id_row[missing] = torch.arange(first, needed, dtype=table.id_row.dtype, device=missing.device)
+    return model

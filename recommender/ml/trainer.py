@@ -25,7 +25,7 @@ from recommender.ml import distributed, heap
 from recommender.ml.data import UserSequence, gap_buckets
 from recommender.ml.inference import BATCH, Recommender
 from recommender.ml.metrics import evaluate
-from recommender.ml.model import AGE_BUCKETS, Seq2SeqConfig, Seq2SeqRecommender, grow_model
+from recommender.ml.model import AGE_BUCKETS, Seq2SeqConfig, Seq2SeqRecommender, give_id_rows, grow_model
 
 # Sampled negatives per batch when the catalogue is too large for the exact softmax. 1,024 on
 # ML-1M (30 minutes, 2 cores) scored 105 % of the exact softmax's test NDCG@10 (.1781 / .1690),
@@ -202,10 +202,12 @@ def _build_model(
     content: Mapping[str, np.ndarray] | None,
     tags: Mapping[str, Sequence[str]] | None,
     trained_items: set[str],
+    read_items: set[str],
     resume_from: Recommender | None,
     device: torch.device,
     age_buckets: int = 0,
 ) -> Seq2SeqRecommender:
+    """The model to train; each item of read_items (in any sequence, held-out events too) gets an ID row."""
     content_dim = len(next(iter(content.values()))) if content else 0
     max_tags = max((len(t) for t in (tags or {}).values()), default=0)
     if resume_from is not None:
@@ -217,6 +219,7 @@ def _build_model(
     else:
         model_config = Seq2SeqConfig(
             n_items=len(vocab.items) + 1,
+            n_id_rows=len(read_items) + 1,
             content_dim=content_dim,
             n_tags=len(vocab.tags) + 1 if vocab.tags else 0,
             max_tags=max_tags,
@@ -232,17 +235,20 @@ def _build_model(
             age_buckets=age_buckets,
         )
         model = Seq2SeqRecommender(model_config)
+    read_rows = torch.tensor(sorted(vocab.item_index[i] for i in read_items), dtype=torch.long)
+    model = give_id_rows(model, read_rows)
     table = model.items
     with torch.no_grad():
         for item in trained_items:
             table.trained[vocab.item_index[item]] = True
         if content and model.config.content_dim:
             # A slice at a time: one stacked copy of a 1M-item catalogue's vectors is 1.5 GB.
+            # The caller's vectors may be in half precision already, as the table keeps them.
             ids = list(content)
             for start in range(0, len(ids), 65536):
                 part = ids[start : start + 65536]
                 rows = torch.tensor([vocab.item_index[i] for i in part], device=table.content.device)
-                stacked = np.stack([np.asarray(content[i], np.float32) for i in part])
+                stacked = np.stack([np.asarray(content[i]) for i in part])
                 table.content[rows] = torch.from_numpy(stacked).to(table.content.device, table.content.dtype)
         if tags and model.config.n_tags:
             width = model.config.max_tags
@@ -303,7 +309,8 @@ def train(
         heap.map_large_blocks()
     trained_items = {i for s in train_seqs.values() for i in s.items}
     ages = AGE_BUCKETS if published and config.item_age else 0
-    model = _build_model(vocab, config, content, tags, trained_items, resume_from, device, ages)
+    read_items = {i for s in sequences.values() for i in s.items}
+    model = _build_model(vocab, config, content, tags, trained_items, read_items, resume_from, device, ages)
     model_config = model.config
     if model_config.age_buckets and published:
         _set_published(model, vocab, published)

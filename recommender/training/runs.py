@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from django.db.models import Max
 from django.utils import timezone
 
@@ -29,8 +30,6 @@ from recommender.training.locks import TrainingBusy, training_lock
 from recommender.training.processes import ProcessGroup
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from recommender.ml.data import UserSequence
     from recommender.ml.trainer import TrainConfig, TrainProgress
 
@@ -94,10 +93,14 @@ def gate_holdout(
 
 
 def _content_and_tags() -> tuple[dict[str, np.ndarray], dict[str, list[str]], str | None]:
-    """Content vectors of the current embedder and accepted tags, keyed by ``str(Item.pk)``."""
+    """Content vectors of the current embedder and accepted tags, keyed by ``str(Item.pk)``.
+
+    The vectors are read in half precision, the precision the model stores them in
+    (model.CONTENT_DTYPE): the same model, and 0.77 GB instead of 1.5 GB at 1M items x 384.
+    """
     name = get_embedder(recommender_settings.EMBEDDER, recommender_settings.EMBED_DEVICE).name
     content = {
-        str(pk): vector_from_bytes(bytes(raw), dim)
+        str(pk): vector_from_bytes(bytes(raw), dim, np.float16)
         for pk, raw, dim in Item.objects.filter(embedding_model=name, embedding__isnull=False)
         .exclude(embedding_dim=None)
         .values_list("pk", "embedding", "embedding_dim")

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender, grow_model
+from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender, give_id_rows, grow_model
 
 
 def make_model(**overrides) -> Seq2SeqRecommender:
@@ -260,3 +260,35 @@ def test_content_is_stored_in_half_precision_and_the_whole_table_is_projected_a_
     # a full-precision vector from outside the table (an item added at serving) projects alike
     outside = table.content[4].float()
     assert torch.allclose(table.side_of(outside[None], None)[0], expected[4])
+
+
+def test_with_id_rows_for_read_items_only_the_table_serves_what_one_row_per_item_serves():
+    """The compact ID table changes where IDs are kept, not any served vector (trained, new, twin)."""
+    full = make_model()  # one ID row per item
+    with torch.no_grad():
+        full.items.trained[20:] = False  # items 20-29 were never read
+        full.items.content[25] = full.items.content[3]  # a re-published copy of item 3: its twin
+    compact = Seq2SeqRecommender(Seq2SeqConfig(**{**full.config.__dict__, "n_id_rows": 20})).eval()
+    state = {k: v for k, v in full.state_dict().items() if k != "items.id.weight"}
+    compact.load_state_dict(state, strict=False)
+    compact = give_id_rows(compact, torch.arange(20))  # row 0 is padding: it gets none
+    with torch.no_grad():
+        compact.items.id.weight[1:] = full.items.id.weight[1:20]
+    assert compact.items.id.weight.shape == (20, 16)
+    assert torch.equal(compact.items.id_row[:20], torch.arange(20, dtype=torch.int32))
+    assert not compact.items.id_row[20:].any()
+    served = compact.item_matrix()
+    assert torch.allclose(served, full.item_matrix(), atol=1e-6)
+    side = compact.items.side()
+    assert torch.allclose(served[25], side[25] + full.items.id.weight[3], atol=1e-6)  # the twin's ID
+    assert torch.allclose(served[26], side[26])  # unread and no twin: its content alone
+    rows = torch.tensor([25, 4, 26])
+    assert torch.allclose(compact.items(rows), served[rows], atol=1e-6)
+
+    # A refresh that reads two more items gives them new rows, zeros, and keeps the rest.
+    grown = give_id_rows(compact, torch.tensor([4, 22, 21]))
+    assert grown.config.n_id_rows == 22
+    assert grown.items.id_row[21] == 20 and grown.items.id_row[22] == 21 and grown.items.id_row[4] == 4
+    assert torch.equal(grown.items.id.weight[:20], compact.items.id.weight)
+    assert not grown.items.id.weight[20:].any()
+    assert give_id_rows(full, torch.tensor([22])) is full  # one row per item: nothing to give

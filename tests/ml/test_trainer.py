@@ -147,16 +147,46 @@ def test_an_item_seen_only_in_last_events_is_trained_in_the_served_model():
     def before(rec) -> None:
         row = rec.row("late")
         seen["trained"] = bool(rec.model.items.trained[row])
-        seen["vector"] = rec.model.items.id.weight[row].detach().clone()
+        seen["vector"] = rec.model.items.ids(torch.tensor([row]))[0].detach().clone()
 
     result = train(with_a_late_item(), tiny_config(epochs=6), before_refit=before)
     rec = result.recommender
     row = rec.row("late")
     assert seen["trained"] is False  # the chosen model never learned it: it was held out
     assert bool(rec.model.items.trained[row])
-    assert not torch.equal(rec.model.items.id.weight[row].detach(), seen["vector"])
+    assert not torch.equal(rec.model.items.ids(torch.tensor([row]))[0].detach(), seen["vector"])
     assert result.refit_epochs == 1 and result.history[-1]["refit"] is True
     assert rec.metadata["data"]["events"] == sum(len(s) for s in with_a_late_item().values())
+
+
+def test_only_items_readers_read_get_an_id_row_held_out_ones_included():
+    """A catalogue's unread items have no learned ID: the ID table (and its optimizer state) skips them."""
+    content = content_vectors() | {f"unread{j}": np.eye(CONTENT_DIM, dtype=np.float16)[j] for j in range(10)}
+    rec = train(with_a_late_item(), tiny_config(epochs=2), content=content).recommender
+    table = rec.model.items
+    read = {i for s in with_a_late_item().values() for i in s.items}
+    assert "late" in read and len(rec.item_ids) == len(read) + 10
+    id_rows = [int(table.id_row[rec.row(i)]) for i in sorted(read)]
+    assert sorted(id_rows) == list(range(1, len(read) + 1))  # one row each, none shared
+    assert rec.model.config.n_id_rows == len(table.id.weight) == len(read) + 1
+    assert all(int(table.id_row[rec.row(f"unread{j}")]) == 0 for j in range(10))
+    assert table.content.dtype == torch.float16  # the half-precision vectors went in as given
+    assert torch.equal(table.content[rec.row("unread3")], torch.from_numpy(content["unread3"]))
+
+
+def test_resuming_gives_new_read_items_id_rows_and_keeps_the_learned_ones():
+    first = train(planted_sequences(), tiny_config(epochs=2), content=content_vectors()).recommender
+    old = first.model.items
+    more = dict(planted_sequences(50, seed=5))
+    more["fresh"] = UserSequence(["i1", "new0", "new1", "i2"])
+    rec = train(more, tiny_config(epochs=1, lr=0.0), content=content_vectors(), resume_from=first).recommender
+    table = rec.model.items
+    assert rec.model.config.n_id_rows == first.model.config.n_id_rows + 2
+    before = len(old.id.weight)
+    assert {int(table.id_row[rec.row(i)]) for i in ("new0", "new1")} == {before, before + 1}
+    rows = torch.tensor([first.row(f"i{j}") for j in range(N_ITEMS)])
+    assert torch.equal(table.id_row[rows], old.id_row[rows])
+    assert torch.equal(table.id.weight[: len(old.id.weight)], old.id.weight)  # lr 0: nothing moved
 
 
 def test_without_a_refit_the_held_out_item_stays_untrained():

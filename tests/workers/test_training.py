@@ -6,7 +6,9 @@ import threading
 from datetime import timedelta
 from unittest import mock
 
+import numpy as np
 import pytest
+import torch
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
@@ -15,6 +17,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from recommender import tasks
+from recommender.ml.embedder import vector_from_bytes
 from recommender.models import Interaction, Item, ModelVersion, Profile, RecommendationLog
 from recommender.serving import model_store
 from recommender.serving.candidates import trending_candidates
@@ -59,6 +62,18 @@ def test_train_model_produces_an_active_version_with_metrics(catalogue):
     assert all(rec.model.born[rec.row(i)].item() == born[int(i)] for i in rec.item_ids)
     loaded = model_store.get_active()
     assert loaded is not None and loaded.version.pk == version.pk
+
+
+def test_a_run_reads_content_vectors_in_the_half_precision_the_model_keeps(catalogue):
+    """Half the memory of float32 vectors (0.77 GB at 1M items x 384), and the same model."""
+    call_command("recommender_embed")  # on_commit never fires inside a test transaction
+    content, _, name = runs._content_and_tags()
+    item = Item.objects.get(pk=catalogue[0].pk)
+    vector = content[str(item.pk)]
+    assert name == item.embedding_model and vector.dtype == np.float16 and vector.shape == (384,)
+    assert np.array_equal(vector, vector_from_bytes(bytes(item.embedding), 384).astype(np.float16))
+    rec = load_stored_artifact(runs.train_model())
+    assert torch.equal(rec.model.items.content[rec.row(str(item.pk))], torch.from_numpy(vector))
 
 
 def test_progress_is_written_while_training(catalogue):
