@@ -1,6 +1,7 @@
 """Artifact round-trip, and clear errors for corrupt or mismatched files."""
 
 import json
+from dataclasses import asdict
 
 import pytest
 
@@ -12,6 +13,8 @@ from recommender.ml.artifact import (
     map_artifact,
     save_artifact,
 )
+from recommender.ml.inference import Recommender
+from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender
 from tests.ml.factories import trained
 
 
@@ -40,6 +43,33 @@ def test_a_model_saved_with_full_precision_content_loads_and_serves_as_before(tm
     assert [r.item_id for r in loaded.recommend(["i1", "i2"], k=5)] == [r.item_id for r in expected]
     loaded.add_items({"added": old.model.items.content[old.row("i3")].numpy()})
     assert "added" in loaded
+    assert loaded.recommend(["i1"], k=5)
+
+
+@pytest.mark.parametrize("load", [load_artifact, map_artifact])
+def test_a_model_saved_with_one_id_row_per_item_loads_and_serves_as_before(tmp_path, load):
+    """Artifacts from before only read items had an ID row: no id_row tensor, no n_id_rows in the config."""
+    rec = trained()
+    now = rec.model
+    config = {k: v for k, v in asdict(now.config).items() if k != "n_id_rows"}
+    old_model = Seq2SeqRecommender(Seq2SeqConfig(**config)).eval()
+    state = {k: v for k, v in now.state_dict().items() if k != "items.id_row"}
+    state["items.id.weight"] = now.items.ids()  # the same ID of every item, one row each
+    old_model.load_state_dict(state)
+    old = Recommender(old_model, list(rec.item_ids), metadata=rec.metadata)
+    files = artifact_files(old)
+    meta = json.loads(files["metadata.json"])
+    del meta["config"]["n_id_rows"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "model.safetensors").write_bytes(files["model.safetensors"])
+    (tmp_path / "old" / "metadata.json").write_text(json.dumps(meta))
+    loaded = load(tmp_path / "old")
+    assert loaded.model.items.id_row is None and len(loaded.model.items.id.weight) == len(rec.item_ids) + 1
+    for history in (["i1", "i2"], ["i7"], ["i3", "i9", "i4"]):
+        assert [r.item_id for r in loaded.recommend(history, k=10)] == [
+            r.item_id for r in rec.recommend(history, k=10)
+        ]
+    loaded.add_items({"added": now.items.content[rec.row("i3")].float().numpy()})
     assert loaded.recommend(["i1"], k=5)
 
 
