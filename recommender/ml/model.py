@@ -104,7 +104,7 @@ class ItemTable(nn.Module):
             "id_row", torch.zeros(config.n_items, dtype=torch.int32) if config.n_id_rows else None
         )
         # Items with no training interactions have no learned ID: their ID part is masked
-        # out; they are their content (and tags), plus their twin's ID if any (`twin_ids`).
+        # out; they are their content (and tags), plus their twin's ID if any (`twins`).
         self.register_buffer("trained", torch.zeros(config.n_items, dtype=torch.bool))
         self.content_proj = None
         if config.content_dim:
