@@ -187,7 +187,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    sequences = build_sequences(read_events(Path(args.events)), max_len=args.max_len)
+    # Whole histories, as bench.quality passes them: train() cuts each to config.max_len itself
+    # (after its holdout). Cutting here too left every long history two events short.
+    sequences = build_sequences(read_events(Path(args.events)), max_len=None)
     content = tags = embedder_name = None
     if args.items:
         from recommender.ml.embedder import Embedder  # only when texts are given: loading it takes time
@@ -300,7 +302,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Each user's last event is the target, the rest the history; model next to popularity."""
-    sequences = build_sequences(read_events(Path(args.events)), max_len=10_000)
+    sequences = build_sequences(read_events(Path(args.events)), max_len=None)
     histories = {u: s.head(-1) for u, s in sequences.items() if len(s) >= 2}
     targets = {u: s.items[-1] for u, s in sequences.items() if len(s) >= 2}
     rec = load_artifact(args.model)

@@ -94,7 +94,7 @@ def collapse_repeats(
 def build_sequences(
     events: Iterable[Event],
     *,
-    max_len: int = 200,
+    max_len: int | None = 200,
     event_weights: Mapping[str, float] | None = None,
     include_types: Collection[str] | None = None,
 ) -> dict[str, UserSequence]:
@@ -102,7 +102,7 @@ def build_sequences(
 
     Event types outside include_types, or with a weight <= 0, are dropped (e.g.
     impressions). Ties in timestamp keep input order, so exports that are already
-    ordered stay ordered.
+    ordered stay ordered. max_len None keeps whole histories (the trainer cuts to its own).
     """
     include = set(include_types) if include_types is not None else None
     rows: dict[str, list[tuple[float, int, str, str]]] = defaultdict(list)
@@ -118,7 +118,7 @@ def build_sequences(
         seq = collapse_repeats(
             [r[2] for r in user_rows], [r[3] for r in user_rows], [r[0] for r in user_rows], event_weights
         )
-        sequences[user] = seq.tail(max_len)
+        sequences[user] = seq if max_len is None else seq.tail(max_len)
     return sequences
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from recommender.ml.artifact import load_artifact
 from recommender.ml.cli import InputError, build_parser, main, read_items
+from recommender.ml.trainer import TrainConfig, train
 from tests.ml.factories import planted_sequences, successor_map
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,3 +206,31 @@ def test_a_malformed_items_line_names_file_line_and_column(tmp_path, content, ex
     with pytest.raises(InputError) as raised:
         read_items(items)
     assert str(raised.value).startswith(f"{items}:{expected}")
+
+
+def test_train_gives_the_model_the_library_trains_from_whole_histories(tmp_path):
+    """The CLI hands train() whole histories, as bench.quality does, so the two paths score alike.
+
+    Cutting each history to --max-len before train() left every long history two events short
+    of what the library trains on: with max_len shorter than the histories the models differed.
+    """
+    sequences = planted_sequences(60)
+    with (tmp_path / "events.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user_id", "item_id", "timestamp"])
+        for user, seq in sequences.items():
+            writer.writerows((user, i, f"{t:.0f}") for i, t in zip(seq.items, seq.timestamps, strict=True))
+    done = run_cli(
+        "train", "--events", str(tmp_path / "events.csv"), "--out", str(tmp_path / "cli"),
+        "--epochs", "2", "--device", "cpu", "--max-len", "6", "--seed", "3",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = TrainConfig(epochs=2, device="cpu", max_len=6, seed=3)
+    library = train(sequences, config).recommender
+    cli = load_artifact(tmp_path / "cli")
+    histories = [s.items for s in list(sequences.values())[:10]]
+    for ours, theirs in zip(
+        cli.recommend_batch(histories, 5), library.recommend_batch(histories, 5), strict=True
+    ):
+        assert [r.item_id for r in ours] == [r.item_id for r in theirs]
+        assert [r.score for r in ours] == pytest.approx([r.score for r in theirs], rel=1e-4, abs=1e-5)

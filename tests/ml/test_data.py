@@ -39,9 +39,10 @@ def test_event_types_are_filtered_by_weight_and_by_include_list():
     assert build_sequences(events, include_types={"click"})["u"].items == ["b"]
 
 
-def test_sequences_keep_only_the_last_max_len_events():
+def test_sequences_keep_only_the_last_max_len_events_or_all_with_none():
     events = [Event("u", f"i{n}", n) for n in range(10)]
     assert build_sequences(events, max_len=3)["u"].items == ["i7", "i8", "i9"]
+    assert build_sequences(events, max_len=None)["u"].items == [f"i{n}" for n in range(10)]
 
 
 def test_leave_one_out_holds_out_last_for_test_and_second_to_last_for_validation():
