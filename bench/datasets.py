@@ -14,8 +14,6 @@ from pathlib import Path
 
 from recommender.ml.data import Event, UserSequence, build_sequences
 
-LONG = 100_000  # keep whole histories here; the trainer cuts to its own max_len
-
 
 @dataclass
 class Dataset:
@@ -68,7 +66,8 @@ def read_ml100k(path: str | Path) -> Dataset:
             flags = parts[5 : 5 + len(genres)]
             names = [g for g, f in zip(genres, flags, strict=True) if f == "1"]
             texts[parts[0]] = f"{parts[1]}. {', '.join(names)}"
-    return Dataset("ml-100k", build_sequences(events, max_len=LONG), texts)
+    # whole histories: train() cuts to its own max_len
+    return Dataset("ml-100k", build_sequences(events, max_len=None), texts)
 
 
 def read_beauty(path: str | Path) -> Dataset:

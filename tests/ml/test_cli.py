@@ -209,7 +209,7 @@ def test_a_malformed_items_line_names_file_line_and_column(tmp_path, content, ex
 
 
 def test_train_gives_the_model_the_library_trains_from_whole_histories(tmp_path):
-    """The CLI hands train() whole histories, as bench.quality does, so the two paths score alike.
+    """The CLI hands train() whole histories, as bench.quality does: the same events, the same model.
 
     Cutting each history to --max-len before train() left every long history two events short
     of what the library trains on: with max_len shorter than the histories the models differed.
