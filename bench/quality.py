@@ -52,6 +52,8 @@ ANCHORS: dict[str, list[tuple[str, float, float]]] = {
 }
 
 CACHE = Path(__file__).resolve().parent / "out"
+# Bumped when Embedder.encode changes its vectors: v2 batches independently of the input order.
+VECTORS_VERSION = "v2"
 
 
 def content_vectors(dataset: Dataset, device: str) -> dict[str, np.ndarray]:
@@ -62,7 +64,7 @@ def content_vectors(dataset: Dataset, device: str) -> dict[str, np.ndarray]:
 
     ids = sorted(dataset.texts)
     digest = hashlib.sha256("\n".join(f"{i}\t{dataset.texts[i]}" for i in ids).encode()).hexdigest()[:16]
-    path = CACHE / f"{dataset.name}-{digest}.npy"
+    path = CACHE / f"{dataset.name}-{VECTORS_VERSION}-{digest}.npy"
     if path.exists():
         vectors = np.load(path)
     else:

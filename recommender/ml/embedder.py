@@ -162,12 +162,13 @@ class Embedder:
         Texts are sorted by token count before batching, so each batch pads to
         nearly nothing (sorting by characters, as sentence-transformers does, left a
         fifth of the demo's tokens as padding), and progress is reported after each
-        batch as progress(done, total).
+        batch as progress(done, total). Ties are broken by the text itself, so the
+        batches, and every vector to the last bit, do not depend on the input order.
         """
         texts, lengths = self._fit(list(texts))
         total = len(texts)
         out = np.zeros((total, self.dimension), dtype=np.float32)
-        order = np.argsort(-lengths, kind="stable")
+        order = np.array(sorted(range(total), key=lambda i: (-lengths[i], texts[i])), dtype=np.int64)
         for start in range(0, total, self.batch_size):
             idx = order[start : start + self.batch_size]
             out[idx] = self.model.encode(
