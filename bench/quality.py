@@ -30,7 +30,7 @@ from bench.speed import table
 from recommender.ml.data import Split, UserSequence, histories_for_test, leave_one_out
 from recommender.ml.inference import Recommender
 from recommender.ml.metrics import evaluate, popularity_baseline
-from recommender.ml.trainer import TrainConfig, TrainProgress, train
+from recommender.ml.trainer import TrainConfig, TrainProgress, TrainResult, train
 
 # Published full-ranking, leave-one-out results (../shared/datasets/README.md): (HR@10, NDCG@10).
 ANCHORS: dict[str, list[tuple[str, float, float]]] = {
@@ -177,12 +177,18 @@ def run(args: argparse.Namespace) -> str:
     n_events = sum(len(s) for s in test_histories.values())
     title = (
         f"{args.dataset}: {len(split.train):,} users, {len(rec.item_ids):,} items, {n_events:,} training "
-        f"events; {result.epochs_run} epochs (best {int(result.metrics.get('best_epoch', 0))}) "
+        f"events; {result.epochs_run} epochs{planned(result)} "
+        f"(best {int(result.metrics.get('best_epoch', 0))}) "
         f"+ {result.refit_epochs} refit on every event in "
         f"{result.seconds / 60:.1f} min on {result.device}, {torch.get_num_threads()} threads; "
         f"content vectors: {'yes' if content else 'no'}"
     )
     return table(title, ("", "users", "HR@10", "NDCG@10"), rows)
+
+
+def planned(result: TrainResult) -> str:
+    """' of N planned' when a time budget set the epoch count."""
+    return f" of {result.planned_epochs} planned" if result.planned_epochs else ""
 
 
 def next10_table(
@@ -211,7 +217,8 @@ def next10_table(
     n_items = len(result.recommender.item_ids)
     title = (
         f"{args.dataset}, next 10 items held out per user ({users:,} users, {n_items:,} items); "
-        f"{result.epochs_run} epochs + {result.refit_epochs} refit in {result.seconds / 60:.1f} min "
+        f"{result.epochs_run} epochs{planned(result)} + {result.refit_epochs} refit "
+        f"in {result.seconds / 60:.1f} min "
         f"on {result.device}, {torch.get_num_threads()} threads; val NDCG@10 (next item) "
         f"{result.metrics.get('val_ndcg@10', 0.0):.4f}"
     )

@@ -224,6 +224,7 @@ def _train(args: argparse.Namespace) -> int:
         "out": str(args.out),
         "sha256": digest,
         "epochs": result.epochs_run,
+        "planned_epochs": result.planned_epochs,
         "seconds": round(result.seconds, 1),
         "epoch_seconds": [round(r["seconds"], 2) for r in result.history if not r.get("refit")],
         "processes": size,

@@ -3,8 +3,10 @@
 Plain and separate from the model (nanoGPT style). What makes it fast enough for a
 2-core CPU: every position of every sequence is a training example in one pass,
 logits only where a target exists, batches grouped by length (little padding),
-bf16 autocast. Early stopping on validation NDCG@10; a time budget bends the
-learning-rate schedule so a short run still ends with a decayed learning rate.
+bf16 autocast. Early stopping on validation NDCG@10; a time budget is turned into
+an epoch count from the first epochs' times, and the learning-rate schedule follows
+that count, so a short run still ends decayed and two runs of one seed on one
+machine train the same model.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from recommender.ml.model import AGE_BUCKETS, Seq2SeqConfig, Seq2SeqRecommender,
 # at 9e006a2 (the sampled loss not re-run), and at 200k items an epoch took 126 s instead of
 # 586 s with 8,192 (the logits' matmuls).
 AUTO_NEGATIVES = 1024
+# A budget is planned from the epochs up to this one (the first epochs run slower: kernels
+# for new batch shapes are built then); a run with few epochs in its budget plans after the first.
+PLAN_AFTER = 6
+PLAN_MARGIN = 1.02  # an epoch may run this much slower than planned and still end in the budget
 TYPICAL_READERS = 4096  # readers averaged into the typical reader's state (a sample beyond it)
 # What validation reports (rank 0 validates and shares these with the other ranks).
 VAL_KEYS = ["val_hr@10", "val_ndcg@10", "val_mrr", "val_coverage@10"]
@@ -96,6 +102,7 @@ class TrainResult:
     seconds: float = 0.0
     device: str = "cpu"
     refit_epochs: int = 0  # passes over all events (held-out ones included) after the choice
+    planned_epochs: int | None = None  # the epoch count a time budget allowed
 
 
 def resolve_device(device: str) -> torch.device:
@@ -294,7 +301,7 @@ def train(
         torch.set_num_threads(config.threads)
     seed_everything(config.seed + rank)  # dropout and sampled negatives differ by rank ...
     rng = np.random.default_rng(config.seed)  # ... the batch order does not: the ranks share one shuffle
-    started = time.perf_counter()
+    started = _clock()
 
     held_out_here = valid_targets is None
     refit = held_out_here and config.refit_epochs > 0
@@ -343,7 +350,6 @@ def train(
     optimizer = _optimizer(model, config, fused)
     step_model = distributed.wrap(model, device)
     steps_per_epoch = math.ceil(len(usable) / (config.batch_size * world_size))
-    total_steps = steps_per_epoch * config.epochs
     budget = config.max_minutes * 60.0 if config.max_minutes else None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
 
@@ -414,7 +420,7 @@ def train(
             optimizer.step()
             step += 1
             losses.append(main.item())
-            late = deadline is not None and time.perf_counter() - started > deadline
+            late = deadline is not None and _clock() - started > deadline
             if deadline is not None and distributed.any_rank(late, device):  # all ranks stop at one step
                 return losses, True
         return losses, False
@@ -431,22 +437,43 @@ def train(
         reserve = refit_share * float(np.mean(epoch_seconds)) if epoch_seconds else 0.0
         return max(budget - reserve, 0.0)
 
-    def scheduled_lr(at_step: int, main_seconds: float | None) -> float:
-        elapsed = time.perf_counter() - started
-        frac = max(at_step / total_steps, elapsed / main_seconds if main_seconds else 0.0)
-        return config.lr * _lr_factor(at_step, frac, config)
+    def scheduled_lr(at_step: int, horizon: int) -> float:
+        return config.lr * _lr_factor(at_step, at_step / horizon, config)
+
+    def plan(epoch: int, epoch_starts: list[float], planned: int | None) -> int | None:
+        """Epochs the budget allows, from the time the epochs so far took (all of it, validation too).
+
+        Fixed after the first epoch, then once more after PLAN_AFTER when the run is long
+        enough to get there: the schedule then depends on whole epochs, never on the
+        clock, so two runs that plan alike train alike.
+        """
+        if budget is None or not (
+            epoch == 1 or (epoch == PLAN_AFTER and planned and planned > 2 * PLAN_AFTER)
+        ):
+            return planned
+        now = _clock()
+        # The first epoch as far as it ran; later, the last three whole epochs, start to start.
+        cost = (
+            now - epoch_starts[0] if epoch == 1 else (epoch_starts[-1] - epoch_starts[-4]) / 3
+        ) * PLAN_MARGIN
+        left = (main_budget(epoch_seconds) or 0.0) - (now - started)
+        found = {"planned": float(min(config.epochs, epoch + max(0, int(left / cost))))}
+        return int(distributed.from_rank0(found, ["planned"], device)["planned"])
 
     best_state, best_metrics, best_score = None, {}, -1.0
     history: list[dict] = []
     step, bad_evals, epochs_run = 0, 0, 0
     epoch_seconds: list[float] = []
+    epoch_starts: list[float] = []
+    planned: int | None = None
     model.train()
     for epoch in range(1, config.epochs + 1):
-        epoch_start = time.perf_counter()
+        epoch_start = _clock()
+        epoch_starts.append(epoch_start)
         deadline = main_budget(epoch_seconds) if budget else None
-        lr_at = functools.partial(scheduled_lr, main_seconds=deadline)
+        lr_at = functools.partial(scheduled_lr, horizon=steps_per_epoch * (planned or config.epochs))
         losses, out_of_time = one_pass(data, lengths, lr_at, deadline)
-        epoch_seconds.append(time.perf_counter() - epoch_start)
+        epoch_seconds.append(_clock() - epoch_start)
         epochs_run = epoch
         record: dict = {
             "epoch": epoch,
@@ -454,9 +481,12 @@ def train(
             "seconds": epoch_seconds[-1],
             "lr": optimizer.param_groups[0]["lr"],
         }
-        last = epoch == config.epochs or out_of_time
+        last = epoch == (planned or config.epochs) or out_of_time
         if epoch % config.eval_every == 0 or last:
             record |= validate()
+        planned = plan(epoch, epoch_starts, planned)
+        if epoch == planned and "val_ndcg@10" not in record:
+            record |= validate()  # the first plan ended the run here
         score = record.get("val_ndcg@10")
         if score is not None and score > best_score:
             best_score, bad_evals = score, 0
@@ -470,10 +500,14 @@ def train(
         if progress is not None and rank == 0:
             progress(
                 TrainProgress(
-                    epoch, config.epochs, record["loss"], score, _eta(started, epoch, config, budget)
+                    epoch,
+                    planned or config.epochs,
+                    record["loss"],
+                    score,
+                    _eta(started, epoch, planned or config.epochs),
                 )
             )
-        if out_of_time or bad_evals >= config.patience:
+        if out_of_time or bad_evals >= config.patience or epoch >= (planned or config.epochs):
             break
 
     if best_state is not None:
@@ -500,9 +534,9 @@ def train(
         # The planned reserve, kept even when the main phase ran past the budget.
         refit_deadline = None
         if budget is not None:
-            refit_deadline = max(budget, time.perf_counter() - started + refit_share * np.mean(epoch_seconds))
+            refit_deadline = max(budget, _clock() - started + refit_share * np.mean(epoch_seconds))
         for _ in range(config.refit_epochs):
-            refit_start = time.perf_counter()
+            refit_start = _clock()
             losses, out_of_time = one_pass(rows, row_lengths, lambda _: best["lr"], refit_deadline)
             refits += 1
             history.append(
@@ -510,7 +544,7 @@ def train(
                     "epoch": epochs_run + refits,
                     "refit": True,
                     "loss": distributed.mean_over_ranks(sum(losses), len(losses), device),
-                    "seconds": time.perf_counter() - refit_start,
+                    "seconds": _clock() - refit_start,
                     "lr": best["lr"],
                 }
             )
@@ -519,8 +553,8 @@ def train(
         train_seqs = {**train_seqs, **sequences}
     rec = make_recommender(best_metrics)
     model.set_typical(_typical_state(rec, train_seqs, config.seed))  # rec serves this very model
-    seconds = time.perf_counter() - started
-    return TrainResult(rec, best_metrics, history, epochs_run, seconds, str(device), refits)
+    seconds = _clock() - started
+    return TrainResult(rec, best_metrics, history, epochs_run, seconds, str(device), refits, planned)
 
 
 def _set_published(model: Seq2SeqRecommender, vocab: _Vocab, published: Mapping[str, float]) -> None:
@@ -562,10 +596,13 @@ def _later_targets(rows: torch.Tensor, k: int) -> torch.Tensor:
     return later.masked_fill((inputs == 0)[..., None], 0)
 
 
-def _eta(started: float, epoch: int, config: TrainConfig, budget: float | None) -> float:
-    elapsed = time.perf_counter() - started
-    eta = elapsed / epoch * (config.epochs - epoch)
-    return min(eta, max(0.0, budget - elapsed)) if budget else eta
+def _clock() -> float:
+    """Seconds on a monotonic clock: the one place the trainer reads time (a test slows it down)."""
+    return time.perf_counter()
+
+
+def _eta(started: float, epoch: int, epochs: int) -> float:
+    return (_clock() - started) / epoch * (epochs - epoch)
 
 
 def _summary(seqs: Mapping[str, UserSequence], n_items: int) -> dict:

@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 
+from recommender.ml import trainer
 from recommender.ml.data import UserSequence
 from recommender.ml.metrics import evaluate
 from recommender.ml.trainer import TrainConfig, train
@@ -72,6 +73,56 @@ def test_progress_reports_every_epoch_and_time_budget_stops_early():
     result = train(planted_sequences(60), tiny_config(epochs=50, max_minutes=1e-4), progress=seen.append)
     assert result.epochs_run == 1 and len(seen) == 1
     assert seen[0].epoch == 1 and seen[0].loss > 0 and seen[0].val_ndcg10 is not None
+
+
+class SlowingClock:
+    """A clock that ticks one second per reading, and `delay` more from the epoch `after` on.
+
+    The trainer's time (its one boundary we do not own) made reproducible: a "busy machine"
+    is a clock that jumps once.
+    """
+
+    def __init__(self, delay: float = 0.0, after: int = 0) -> None:
+        self.now, self.delay, self.after = 0.0, delay, after
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+    def progress(self, p) -> None:
+        if p.epoch == self.after:
+            self.now += self.delay
+
+
+def test_a_time_budget_plans_whole_epochs_so_a_pause_does_not_change_the_model(monkeypatch):
+    """The budget becomes an epoch count, and the learning rate follows that count, not the clock.
+
+    Before, the schedule read the clock at every step: a run that paused once (a busy
+    machine) decayed its learning rate differently from then on, and one seed gave two models.
+    """
+    seqs, config = planted_sequences(60), tiny_config(epochs=40, patience=40)
+    monkeypatch.setattr(trainer, "_clock", SlowingClock())
+    probe = train(seqs, tiny_config(epochs=3, max_minutes=1e6))  # a budget: the clock is read each step
+    per_epoch = probe.seconds / 3
+    config.max_minutes = 20 * per_epoch / 60  # room for about 20 of the 40 epochs
+
+    runs = []
+    for delay in (0.0, 0.25 * per_epoch):
+        clock = SlowingClock(delay, after=trainer.PLAN_AFTER + 2)
+        monkeypatch.setattr(trainer, "_clock", clock)
+        runs.append(train(seqs, config, progress=clock.progress))
+    steady, paused = runs
+    assert trainer.PLAN_AFTER + 4 < steady.planned_epochs < config.epochs
+    assert paused.planned_epochs == steady.planned_epochs == steady.epochs_run == paused.epochs_run
+    assert [r["lr"] for r in paused.history] == [r["lr"] for r in steady.history]
+    last = next(r for r in steady.history if r["epoch"] == steady.epochs_run)
+    assert last["lr"] < 2 * config.lr * config.final_lr_ratio  # the planned decay ran to its end
+    for (name, a), b in zip(
+        steady.recommender.model.state_dict().items(),
+        paused.recommender.model.state_dict().values(),
+        strict=True,
+    ):
+        assert torch.equal(a, b), name
 
 
 def test_resume_keeps_what_was_learned_and_grows_the_item_table():
