@@ -472,7 +472,8 @@ class Recommender:
         else:
             items = list(history)
             types = list(event_types) if event_types is not None else ["view"] * len(items)
-            stamps = list(timestamps) if timestamps is not None else [0.0] * len(items)
+            # No times: the neutral spacing UserSequence gives untimed histories, as in training.
+            stamps = list(timestamps) if timestamps is not None else [float(i) for i in range(len(items))]
         rows = self._state.item_ids.rows(items).tolist()
         unknown = [i for i, row in zip(items, rows, strict=True) if not row]
         if unknown:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from recommender.ml.data import UserSequence
 from recommender.ml.inference import EXPLAIN_EVENTS, MIN_INFLUENCE, Recommendation
 from tests.ml.factories import CONTENT_DIM, N_ITEMS, fresh_copy, successor_map, trained
 
@@ -273,3 +274,17 @@ def test_only_the_newest_reads_may_be_cited_so_a_long_history_stays_cheap():
     newest = set(history[-EXPLAIN_EVENTS:])
     assert any(r.explanation for r in recs)
     assert all(r.explanation is None or r.explanation in newest for r in recs)
+
+
+def test_a_history_without_times_is_spaced_as_training_spaced_it():
+    """Item ids alone (the CLI's recommend, most callers) are read like an untimed UserSequence.
+
+    Training gives untimed events one second apart (UserSequence), serving read plain ids as
+    zero seconds apart: another gap bucket at every step. On ML-1M the CLI's lists scored
+    NDCG@10 .1653 against .1783 for the same model asked with training's spacing.
+    """
+    rec = trained()
+    history = ["i1", "i2", "i3", "i4"]
+    plain = rec.recommend_batch([history], 10, explain=False)[0]
+    spaced = rec.recommend_batch([UserSequence(history)], 10, explain=False)[0]
+    assert [(r.item_id, r.score) for r in plain] == [(r.item_id, r.score) for r in spaced]
