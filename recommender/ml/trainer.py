@@ -5,8 +5,8 @@ Plain and separate from the model (nanoGPT style). What makes it fast enough for
 logits only where a target exists, batches grouped by length (little padding),
 bf16 autocast. Early stopping on validation NDCG@10; a time budget is turned into
 an epoch count from the first epochs' times, and the learning-rate schedule follows
-that count, so a short run still ends decayed and two runs of one seed on one
-machine train the same model.
+that count, so a short run still ends decayed and a pause after the plan is made
+does not change the model (two runs that plan different counts still differ).
 """
 
 from __future__ import annotations
