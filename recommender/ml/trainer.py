@@ -63,7 +63,9 @@ class TrainConfig:
     grad_clip: float = 1.0
     epochs: int = 200
     max_minutes: float | None = None  # wall-clock budget for the whole run
-    patience: int = 8  # evaluations without a better validation NDCG@10 before stopping
+    # evaluations without a better validation NDCG@10 before stopping; while the learning rate
+    # is still high, the best epoch's weights are restored and it decays over this many more first
+    patience: int = 8
     eval_every: int = 1  # epochs between validations
     val_max_users: int | None = 10_000  # validate on a fixed random sample beyond this
     seed: int = 0
@@ -440,6 +442,12 @@ def train(
     def scheduled_lr(at_step: int, horizon: int) -> float:
         return config.lr * _lr_factor(at_step, at_step / horizon, config)
 
+    def decayed_lr(decay: tuple[int, float, int], at_step: int) -> float:
+        """A plateau's decay: linear from the LR it began at to the schedule's last one, at its last step."""
+        first, lr, steps = decay
+        final = config.lr * config.final_lr_ratio
+        return lr + (final - lr) * min(1.0, (at_step - first + 1) / steps)
+
     def plan(epoch: int, epoch_starts: list[float], planned: int | None) -> int | None:
         """Epochs the budget allows, from the time the epochs so far took (all of it, validation too).
 
@@ -463,6 +471,9 @@ def train(
     best_state, best_metrics, best_score = None, {}, -1.0
     history: list[dict] = []
     step, bad_evals, epochs_run = 0, 0, 0
+    # (first step, its LR, steps) of the decay that a plateau at a high learning rate starts
+    decay: tuple[int, float, int] | None = None
+    end: int | None = None  # the epoch that decay ends at
     epoch_seconds: list[float] = []
     epoch_starts: list[float] = []
     planned: int | None = None
@@ -472,6 +483,8 @@ def train(
         epoch_starts.append(epoch_start)
         deadline = main_budget(epoch_seconds) if budget else None
         lr_at = functools.partial(scheduled_lr, horizon=steps_per_epoch * (planned or config.epochs))
+        if decay is not None:
+            lr_at = functools.partial(decayed_lr, decay)
         losses, out_of_time = one_pass(data, lengths, lr_at, deadline)
         epoch_seconds.append(_clock() - epoch_start)
         epochs_run = epoch
@@ -481,7 +494,7 @@ def train(
             "seconds": epoch_seconds[-1],
             "lr": optimizer.param_groups[0]["lr"],
         }
-        last = epoch == (planned or config.epochs) or out_of_time
+        last = epoch == (end or planned or config.epochs) or out_of_time
         if epoch % config.eval_every == 0 or last:
             record |= validate()
         planned = plan(epoch, epoch_starts, planned)
@@ -496,6 +509,14 @@ def train(
             best_state = {name: p.detach().clone() for name, p in model.named_parameters()}
         elif score is not None:
             bad_evals += 1
+        if bad_evals >= config.patience and decay is None and best_state is not None:
+            lr = optimizer.param_groups[0]["lr"]
+            if lr > 2 * config.lr * config.final_lr_ratio:
+                decay, bad_evals = (step, lr, steps_per_epoch * config.patience), 0
+                end = min(planned or config.epochs, epoch + config.patience)
+                with torch.no_grad():
+                    for name, p in model.named_parameters():
+                        p.copy_(best_state[name])
         history.append(record)
         if progress is not None and rank == 0:
             progress(
@@ -507,7 +528,7 @@ def train(
                     _eta(started, epoch, planned or config.epochs),
                 )
             )
-        if out_of_time or bad_evals >= config.patience or epoch >= (planned or config.epochs):
+        if out_of_time or bad_evals >= config.patience or epoch >= (end or planned or config.epochs):
             break
 
     if best_state is not None:

@@ -1,6 +1,7 @@
 """Training: the model learns a planted sequential pattern, cold items ride on their content, refresh."""
 
 import numpy as np
+import pytest
 import torch
 
 from recommender.ml import trainer
@@ -123,6 +124,47 @@ def test_a_time_budget_plans_whole_epochs_so_a_pause_does_not_change_the_model(m
         strict=True,
     ):
         assert torch.equal(a, b), name
+
+
+def _stalled_at(history: list[dict], patience: int) -> int:
+    """The epoch whose validation was the patience-th in a row without a new best."""
+    best, bad = -1.0, 0
+    for record in history:
+        if record["val_ndcg@10"] > best:
+            best, bad = record["val_ndcg@10"], 0
+        else:
+            bad += 1
+            if bad == patience:
+                return record["epoch"]
+    raise AssertionError("validation never stalled")
+
+
+def test_a_plateau_at_a_high_learning_rate_decays_from_the_best_epoch_before_stopping():
+    """Validation can stall while the learning rate is still high (a long schedule: a large time
+    budget, or cheap epochs): stopping there serves a model that never trained at a low rate."""
+    seqs = planted_sequences(120)
+    valid = {u: s.items[-1] for u, s in seqs.items()}
+    histories = {u: s.head(-1) for u, s in seqs.items()}
+    config = tiny_config(epochs=80, patience=3, lr=3e-2, warmup=0)
+    result = train(histories, config, valid_targets=valid)
+    stalled = _stalled_at(result.history, config.patience)
+    lrs = {r["epoch"]: r["lr"] for r in result.history}
+    assert lrs[stalled] > 0.5 * config.lr  # early in the schedule: the cosine had barely begun
+    # Then `patience` more epochs, the rate falling linearly to the schedule's last one.
+    assert result.epochs_run == stalled + config.patience < config.epochs
+    decay = [lrs[e] for e in range(stalled, result.epochs_run + 1)]
+    assert decay == sorted(decay, reverse=True)
+    assert lrs[result.epochs_run] == pytest.approx(config.lr * config.final_lr_ratio)
+    # The served model is the best one seen, before or during the decay.
+    assert result.metrics["val_ndcg@10"] == max(r["val_ndcg@10"] for r in result.history)
+
+    # A rate already at its floor has nothing to decay: the run stops where validation stalled.
+    flat = train(
+        histories,
+        tiny_config(epochs=80, patience=3, lr=3e-3, warmup=0, final_lr_ratio=1.0),
+        valid_targets=valid,
+    )
+    assert flat.epochs_run == _stalled_at(flat.history, 3) < 80
 
 
 def test_resume_keeps_what_was_learned_and_grows_the_item_table():
