@@ -522,10 +522,10 @@ def train(
             progress(
                 TrainProgress(
                     epoch,
-                    planned or config.epochs,
+                    end or planned or config.epochs,
                     record["loss"],
                     score,
-                    _eta(started, epoch, planned or config.epochs),
+                    _eta(started, epoch, end or planned or config.epochs),
                 )
             )
         if out_of_time or bad_evals >= config.patience or epoch >= (end or planned or config.epochs):

@@ -146,7 +146,8 @@ def test_a_plateau_at_a_high_learning_rate_decays_from_the_best_epoch_before_sto
     valid = {u: s.items[-1] for u, s in seqs.items()}
     histories = {u: s.head(-1) for u, s in seqs.items()}
     config = tiny_config(epochs=80, patience=3, lr=3e-2, warmup=0)
-    result = train(histories, config, valid_targets=valid)
+    reports = []
+    result = train(histories, config, valid_targets=valid, progress=reports.append)
     stalled = _stalled_at(result.history, config.patience)
     lrs = {r["epoch"]: r["lr"] for r in result.history}
     assert lrs[stalled] > 0.5 * config.lr  # early in the schedule: the cosine had barely begun
@@ -155,6 +156,7 @@ def test_a_plateau_at_a_high_learning_rate_decays_from_the_best_epoch_before_sto
     decay = [lrs[e] for e in range(stalled, result.epochs_run + 1)]
     assert decay == sorted(decay, reverse=True)
     assert lrs[result.epochs_run] == pytest.approx(config.lr * config.final_lr_ratio)
+    assert reports[-1].epochs == result.epochs_run  # progress counts to the decay's end
     # The served model is the best one seen, before or during the decay.
     assert result.metrics["val_ndcg@10"] == max(r["val_ndcg@10"] for r in result.history)
 
