@@ -467,13 +467,10 @@ class Recommender:
         self, history: History, event_types: Sequence[str] | None, timestamps: Sequence[float] | None
     ) -> tuple[list[int], list[int], list[int]]:
         """Known items only (unknown ones skipped with a warning), repeats collapsed, last max_len."""
-        if isinstance(history, UserSequence):
-            items, types, stamps = history.items, history.event_types, history.timestamps
-        else:
-            items = list(history)
-            types = list(event_types) if event_types is not None else ["view"] * len(items)
-            # No times: the neutral spacing UserSequence gives untimed histories, as in training.
-            stamps = list(timestamps) if timestamps is not None else [float(i) for i in range(len(items))]
+        if not isinstance(history, UserSequence):
+            # Missing types or times get UserSequence's defaults: what training gives untimed events.
+            history = UserSequence(list(history), list(event_types or ()), list(timestamps or ()))
+        items, types, stamps = history.items, history.event_types, history.timestamps
         rows = self._state.item_ids.rows(items).tolist()
         unknown = [i for i, row in zip(items, rows, strict=True) if not row]
         if unknown:

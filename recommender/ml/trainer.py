@@ -442,6 +442,12 @@ def train(
     def scheduled_lr(at_step: int, horizon: int) -> float:
         return config.lr * _lr_factor(at_step, at_step / horizon, config)
 
+    def restore(state: dict[str, torch.Tensor]) -> None:
+        """Put saved parameters back into the model (buffers never change before the refit)."""
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(state[name])
+
     def decayed_lr(decay: tuple[int, float, int], at_step: int) -> float:
         """A plateau's decay: linear from the LR it began at to the schedule's last one, at its last step."""
         first, lr, steps = decay
@@ -514,9 +520,7 @@ def train(
             if lr > 2 * config.lr * config.final_lr_ratio:
                 decay, bad_evals = (step, lr, steps_per_epoch * config.patience), 0
                 end = min(planned or config.epochs, epoch + config.patience)
-                with torch.no_grad():
-                    for name, p in model.named_parameters():
-                        p.copy_(best_state[name])
+                restore(best_state)
         history.append(record)
         if progress is not None and rank == 0:
             progress(
@@ -532,9 +536,7 @@ def train(
             break
 
     if best_state is not None:
-        with torch.no_grad():
-            for name, p in model.named_parameters():
-                p.copy_(best_state[name])
+        restore(best_state)
     best = max(history, key=lambda r: r.get("val_ndcg@10", -1.0))
     best_metrics |= {"best_epoch": float(best["epoch"])}
     refits = 0
