@@ -521,6 +521,15 @@ class Recommender:
         valid = items != 0
         return state.model.next_state(memory, valid), memory, valid
 
+    def _many_states(self, state: _Serving, rows: Sequence[tuple[list[int], list[int], list[int]]]) -> Tensor:
+        """Next-item states of many histories, EXPLAIN_BATCH per forward pass, in float32."""
+        return torch.cat(
+            [
+                self._states(state, rows[start : start + EXPLAIN_BATCH])[0].float()
+                for start in range(0, len(rows), EXPLAIN_BATCH)
+            ]
+        )
+
     def _bias(self, state: _Serving, at: float | Sequence[float] | None) -> Tensor | None:
         """(1 or B, n_items + 1) logit added to every item: the new-item boost, and item age at `at`.
 
@@ -895,11 +904,17 @@ class Recommender:
         item most, its reason is that it is new (``fresh``). For a model that stores a
         typical reader (``set_typical``), no read or group is cited for an item that reader's
         list would hold about as high (less than PERSONAL_LIFT lower): nothing personal put
-        it there, and it is ``popular``.
+        it there, and it is ``popular``. Such a model also cites a read or group only when
+        it is sufficient as well as necessary: as the whole history, it alone lifts the item
+        PERSONAL_LIFT above the typical reader. Leaving out the newest read can lower an item
+        it has nothing to do with, by raising the items like that read (on the demo, a Space
+        read was "the reason" for Markets items, which a Space read alone does not list).
         """
         variants: list[tuple[list[int], list[int], list[int]]] = []
         owners: list[tuple[int, int | None, str | None]] = []  # (history, left-out item, group)
         left: list[set[int]] = []  # the rows each variant leaves out
+        solo: list[tuple[list[int], list[int], list[int]]] = []  # each variant's left-out events alone
+        sufficiency = state.model.config.typical_reader
         whole: dict[int, list[str]] = {}  # per history: groups holding all of it, the evidence entire
         for b, (items, types, gaps) in enumerate(rows):
             distinct = list(dict.fromkeys(items))
@@ -917,12 +932,17 @@ class Recommender:
                 variants.append(([items[n] for n in keep], [types[n] for n in keep], [gaps[n] for n in keep]))
                 owners.append((b, item, name))
                 left.append(set(left_out))
-        varied = torch.cat(
-            [
-                self._states(state, variants[start : start + EXPLAIN_BATCH])[0].float()
-                for start in range(0, len(variants), EXPLAIN_BATCH)
-            ]
-        ) if variants else states.new_zeros(0, states.size(1))  # fmt: skip
+                if sufficiency:
+                    only = [n for n, i in enumerate(items) if i in left_out]
+                    solo.append(
+                        (
+                            [items[n] for n in only],
+                            [types[n] for n in only],
+                            [0] + [gaps[n] for n in only[1:]],
+                        )
+                    )
+        varied = self._many_states(state, variants) if variants else states.new_zeros(0, states.size(1))
+        alone = self._many_states(state, solo) if solo else None
         out: list[list[tuple[str | None, str | None, bool, bool]]] = []
         for b, (items, _, _) in enumerate(rows):
             mine = [v for v, owner in enumerate(owners) if owner[0] == b]
@@ -937,21 +957,31 @@ class Recommender:
                 logits += row_bias
             logits[:, ~torch.isfinite(values[b])] = float("-inf")  # filtered out: not in the list
             drops = (list_log_probs(logits[:1]) - list_log_probs(logits[1:])).nan_to_num(float("-inf"))
+            lifts = (
+                None
+                if alone is None
+                else self._alone_lifts(state, alone[mine], row_bias, chosen[b], values[b])
+            )
             age_drop = self._age_drop(state, logits[:1], row_bias, chosen[b])
             single = torch.tensor([owners[v][1] is not None for v in mine], device=drops.device)
             best_item, item_at = drops.masked_fill(~single[:, None], float("-inf")).max(0)
             best_group, group_at = drops.masked_fill(single[:, None], float("-inf")).max(0)
             reasons: list[tuple[str | None, str | None, bool, bool]] = []
-            for d_item, i_at, d_group, g_at, d_age, own in zip(
-                best_item.tolist(),
-                item_at.tolist(),
-                best_group.tolist(),
-                group_at.tolist(),
-                age_drop,
-                personal,
-                strict=True,
+            for j, (d_item, i_at, d_group, g_at, d_age, own) in enumerate(
+                zip(
+                    best_item.tolist(),
+                    item_at.tolist(),
+                    best_group.tolist(),
+                    group_at.tolist(),
+                    age_drop,
+                    personal,
+                    strict=True,
+                )
             ):
                 read = owners[mine[i_at]][1]
+                # necessary is not enough: the read (or group) alone must lift the item too
+                read_alone = lifts is None or lifts[i_at][j] >= PERSONAL_LIFT
+                group_alone = lifts is None or lifts[g_at][j] >= PERSONAL_LIFT
                 # A read outside the most influential group, which lowers the item less than that
                 # group does, is not the reason: the group's reads are, together (redundant
                 # evidence: no single one of them moves the item much).
@@ -960,9 +990,9 @@ class Recommender:
                     reasons.append((None, None, True, False))
                 elif not own:  # a typical reader gets it too: no read is its reason
                     reasons.append((None, None, False, True))
-                elif d_item >= MIN_INFLUENCE and not outweighed:
+                elif d_item >= MIN_INFLUENCE and not outweighed and read_alone:
                     reasons.append((state.item_ids[read - 1], None, False, False))
-                elif d_group >= MIN_INFLUENCE:
+                elif d_group >= MIN_INFLUENCE and group_alone:
                     reasons.append((None, owners[mine[g_at]][2], False, False))
                 elif whole[b]:  # a group holding the whole history is all the evidence, like a lone item
                     reasons.append((None, whole[b][0], False, False))
@@ -970,6 +1000,22 @@ class Recommender:
                     reasons.append((None, None, False, False))
             out.append(reasons)
         return out
+
+    @staticmethod
+    def _alone_lifts(
+        state: _Serving, alone: Tensor, row_bias: Tensor | None, columns: Tensor, values: Tensor
+    ) -> list[list[float]]:
+        """(variants, listed) lift of each item when a variant's left-out reads are the whole history.
+
+        The lift is the item's log-probability in the list for that history minus the
+        typical reader's, as in `_lift`: what the reads by themselves do for the item.
+        """
+        logits = torch.cat([alone, state.model.typical.float()[None]]) @ state.matrix[columns].T
+        if row_bias is not None:
+            logits += row_bias
+        logits[:, ~torch.isfinite(values)] = float("-inf")  # filtered out: not in the list
+        shares = list_log_probs(logits)
+        return (shares[:-1] - shares[-1:]).nan_to_num(float("-inf")).tolist()
 
     @staticmethod
     def _lift(
