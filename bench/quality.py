@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> str:
 
         save_artifact(rec, args.save)
     chosen = {
-        "users": len(split.valid),
+        "users": min(len(split.valid), config.holdout_users or len(split.valid)),
         "hr@10": result.metrics.get("val_hr@10", 0.0),
         "ndcg@10": result.metrics.get("val_ndcg@10", 0.0),
     }
@@ -269,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("refit_epochs", int),
         ("aux_weight", float),
         ("val_max_users", int),
+        ("holdout_users", int),
     ]:
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
     args = parser.parse_args(argv)

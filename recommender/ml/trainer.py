@@ -84,6 +84,9 @@ class TrainConfig:
     refit_epochs: int = 1  # passes over every event after the holdout chose the model (0 = none)
     item_age: bool = True  # with publication times given, learn a logit by item age at the query time
     threads: int | None = None  # torch CPU threads (None = torch's default)
+    # readers whose last event is held out to choose the stopping point (a random sample; None =
+    # every reader): the others train on their newest step from the first epoch, not only in the refit
+    holdout_users: int | None = None
 
 
 @dataclass
@@ -308,9 +311,12 @@ def train(
     held_out_here = valid_targets is None
     refit = held_out_here and config.refit_epochs > 0
     if valid_targets is None:
-        train_seqs = {u: s.head(-1) for u, s in sequences.items() if len(s) >= 3}
-        train_seqs |= {u: s for u, s in sequences.items() if len(s) < 3}
-        valid_targets = {u: s.items[-1] for u, s in sequences.items() if len(s) >= 3}
+        eligible = sorted(u for u, s in sequences.items() if len(s) >= 3)
+        if config.holdout_users is not None and len(eligible) > config.holdout_users:
+            eligible = random.Random(config.seed).sample(eligible, config.holdout_users)
+        chosen = set(eligible)
+        train_seqs = {u: s.head(-1) if u in chosen else s for u, s in sequences.items()}
+        valid_targets = {u: sequences[u].items[-1] for u in eligible}
     else:
         train_seqs = dict(sequences)
     vocab = _vocab(sequences, content, tags, resume_from)

@@ -134,7 +134,7 @@ def make_config(
     from recommender.ml.trainer import TrainConfig
 
     if isinstance(config, TrainConfig):
-        return config
+        return _gate_ready(config)
     values = {"device": recommender_settings.TRAIN_DEVICE, **recommender_settings.TRAIN_CONFIG, **dict(base)}
     values.update(config or {})
     known = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -145,7 +145,17 @@ def make_config(
         values["max_minutes"] = max(
             1.0, (float(recommender_settings.TRAIN_TIME_LIMIT) - STORE_MARGIN_SECONDS) / 60
         )
-    return TrainConfig(**values)
+    return _gate_ready(TrainConfig(**values))
+
+
+def _gate_ready(config: TrainConfig) -> TrainConfig:
+    """Refuse a sampled holdout: the gate scores the candidate on every reader's last event."""
+    if config.holdout_users is not None:
+        raise ValueError(
+            "holdout_users is for benchmarks only: the promotion gate scores a new model on every "
+            "reader's last event, so training must hold all of them out (leave holdout_users unset)"
+        )
+    return config
 
 
 # -- runs -----------------------------------------------------------------------

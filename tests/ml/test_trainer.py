@@ -290,6 +290,16 @@ def test_without_a_refit_the_held_out_item_stays_untrained():
     assert not bool(rec.model.items.trained[rec.row("late")])
 
 
+def test_holdout_users_holds_out_only_a_sample_of_last_events():
+    """Readers outside the sample learn their last event in training, before any refit."""
+    seqs = planted_sequences(100)
+    for user in sorted(seqs):
+        seqs[user] = seqs[user].appended(f"last-{user}", timestamp=seqs[user].timestamps[-1] + 1000.0)
+    rec = train(seqs, tiny_config(epochs=1, refit_epochs=0, holdout_users=20)).recommender
+    untrained = [u for u in seqs if not bool(rec.model.items.trained[rec.row(f"last-{u}")])]
+    assert len(untrained) == 20
+
+
 def test_explicit_validation_targets_leave_nothing_to_refit():
     seqs = planted_sequences(60)
     valid = {u: s.items[-1] for u, s in seqs.items()}

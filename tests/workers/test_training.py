@@ -318,3 +318,14 @@ def test_admin_tuning_reaches_gate_and_event_weights():
     assert tuning.gate_tolerance == 0.5
     assert tuning.event_types["impression"] == 0.25
     assert tuning.event_types["like"] > 0  # other types keep their weights
+
+
+def test_a_sampled_holdout_is_refused_where_the_gate_scores_every_last_event():
+    """holdout_users would let a candidate learn the gate's targets: training from the app refuses it."""
+    from recommender.ml.trainer import TrainConfig
+
+    with pytest.raises(ValueError, match="holdout_users is for benchmarks only"):
+        runs.make_config({"holdout_users": 100})
+    with pytest.raises(ValueError, match="holdout_users is for benchmarks only"):
+        runs.make_config(TrainConfig(holdout_users=100))
+    assert runs.make_config({}).holdout_users is None
