@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> str:
 
         save_artifact(rec, args.save)
     chosen = {
-        "users": min(len(split.valid), config.holdout_users or len(split.valid)),
+        "users": result.validated_users,
         "hr@10": result.metrics.get("val_hr@10", 0.0),
         "ndcg@10": result.metrics.get("val_ndcg@10", 0.0),
     }

@@ -174,7 +174,7 @@ RECOMMENDER = {
     # 20 epochs here): the best validation epoch comes at 16-34, and early stopping (patience 8,
     # then a decay) ends the run at 32-41 epochs. fp32: as fast at this size, and CPUs without
     # bf16 support emulate it slowly.
-    # ID dropout 0.5 (default 0.1): 1,652 of the 3,000 articles have two readers or fewer, and
+    # ID dropout 0.5 (default 0.1): 1,652 of the 3,000 articles have two readers or fewer (any event), and
     # links learned from so few (an AI read -> Fashion items) became the cited reasons. Half the
     # IDs hidden per step makes the text carry more of the ranking:
     # explanations on topic 82/86/73 % -> 91/84/88 % (seeds 0-2, bench.demo_measures), at

@@ -108,6 +108,7 @@ class TrainResult:
     device: str = "cpu"
     refit_epochs: int = 0  # passes over all events (held-out ones included) after the choice
     planned_epochs: int | None = None  # the epoch count a time budget allowed
+    validated_users: int = 0  # readers whose held-out event chose the stopping point
 
 
 def resolve_device(device: str) -> torch.device:
@@ -583,7 +584,9 @@ def train(
     rec = make_recommender(best_metrics)
     model.set_typical(_typical_state(rec, train_seqs, config.seed))  # rec serves this very model
     seconds = _clock() - started
-    return TrainResult(rec, best_metrics, history, epochs_run, seconds, str(device), refits, planned)
+    return TrainResult(
+        rec, best_metrics, history, epochs_run, seconds, str(device), refits, planned, len(val_users)
+    )
 
 
 def _set_published(model: Seq2SeqRecommender, vocab: _Vocab, published: Mapping[str, float]) -> None:

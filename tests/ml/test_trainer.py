@@ -295,9 +295,11 @@ def test_holdout_users_holds_out_only_a_sample_of_last_events():
     seqs = planted_sequences(100)
     for user in sorted(seqs):
         seqs[user] = seqs[user].appended(f"last-{user}", timestamp=seqs[user].timestamps[-1] + 1000.0)
-    rec = train(seqs, tiny_config(epochs=1, refit_epochs=0, holdout_users=20)).recommender
+    result = train(seqs, tiny_config(epochs=1, refit_epochs=0, holdout_users=20))
+    rec = result.recommender
     untrained = [u for u in seqs if not bool(rec.model.items.trained[rec.row(f"last-{u}")])]
     assert len(untrained) == 20
+    assert result.validated_users == 20  # validated on exactly the held-out sample
 
 
 def test_explicit_validation_targets_leave_nothing_to_refit():
