@@ -179,6 +179,9 @@ RECOMMENDER = {
     # IDs hidden per step makes the text carry more of the ranking:
     # explanations on topic 82/86/73 % -> 91/84/88 % (seeds 0-2, bench.demo_measures), at
     # validation NDCG@10 .174/.180/.174 -> .157/.170/.171.
+    # Not set here: the history read by content and tags, not IDs (history_ids False). On topic
+    # 95/91/96 % but NDCG@10 .135/.145/.143; with d_model 96, 90/94/92 % at .150/.152/.153, yet
+    # seed 0 (this demo's) is lower on both than with IDs (89.9 % and .1499 against 90.6 % and .1574).
     "TRAIN_CONFIG": {
         "threads": 1,
         "batch_size": 32,

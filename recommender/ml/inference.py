@@ -517,9 +517,28 @@ class Recommender:
         self, state: _Serving, rows: Sequence[tuple[list[int], list[int], list[int]]]
     ) -> tuple[Tensor, Tensor, Tensor]:
         items, types, gaps = self._batch(rows)
-        memory = state.model.encode(items, types, gaps, state.matrix)
+        read, inputs = self._encoder_inputs(state, items)
+        memory = state.model.encode(read, types, gaps, inputs)
         valid = items != 0
         return state.model.next_state(memory, valid), memory, valid
+
+    @staticmethod
+    def _encoder_inputs(state: _Serving, items: Tensor) -> tuple[Tensor, Tensor]:
+        """(items, matrix) the encoder reads: the served matrix, or (a model whose history is
+        read by content alone) the history's items by content and tags, added items included."""
+        model = state.model
+        if model.config.history_ids:
+            return items, state.matrix
+        base = model.config.n_items
+        distinct, local = torch.unique(torch.cat([items.new_zeros(1), items.flatten()]), return_inverse=True)
+        own, extra = distinct[distinct < base], distinct[distinct >= base] - base
+        inputs = model.items.side(own).float()
+        if len(extra):
+            added = state.added
+            content = added.content[extra] if added.content is not None else None
+            tag_index = added.tag_index[extra] if added.tag_index is not None else None
+            inputs = torch.cat([inputs, model.items.side_of(content, tag_index).float()])
+        return local[1:].view_as(items), inputs
 
     def _many_states(self, state: _Serving, rows: Sequence[tuple[list[int], list[int], list[int]]]) -> Tensor:
         """Next-item states of many histories, EXPLAIN_BATCH per forward pass, in float32."""

@@ -71,6 +71,10 @@ class Seq2SeqConfig:
     age_buckets: int = 0  # > 0: a learned logit by item age at the query time (needs publication times)
     # a stored typical reader's state (the mean over trained readers): what any reader would be listed
     typical_reader: bool = False
+    # False: the encoder reads each event's item by its content and tags alone, never its ID,
+    # so a read moves the list only through what it is about (and an item added at serving
+    # time is read exactly as a trained one with the same text); the output side keeps IDs
+    history_ids: bool = True
 
 
 def age_buckets(ages: Tensor, n_buckets: int) -> Tensor:
@@ -401,8 +405,26 @@ class Seq2SeqRecommender(nn.Module):
     def embed_items(self, items: Tensor, item_matrix: Tensor) -> Tensor:
         return F.embedding(items, item_matrix) * math.sqrt(self.config.d_model)
 
+    def encoder_inputs(
+        self, items: Tensor, table: Tensor, rows: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """(items, matrix) for encode(): the item table as it is, or (history_ids False) the
+        history's distinct items by content and tags alone, `items` renumbered into that matrix.
+
+        rows: the item row of each row of `table` when it holds a subset (the sampled loss).
+        """
+        if self.config.history_ids:
+            return items, table
+        every = items if rows is None else rows[items]
+        # row 0 first, so padding stays 0 in the renumbered history
+        distinct, local = torch.unique(torch.cat([every.new_zeros(1), every.flatten()]), return_inverse=True)
+        return local[1:].view_as(items), self.items.side(distinct)
+
     def encode(self, items: Tensor, event_types: Tensor, gaps: Tensor, item_matrix: Tensor) -> Tensor:
-        """(B, L) left-padded history -> (B, L) -> (B, L, d) memory; position t sees events <= t."""
+        """(B, L) left-padded history -> (B, L) -> (B, L, d) memory; position t sees events <= t.
+
+        item_matrix: what the encoder reads for each item (encoder_inputs()).
+        """
         valid = items != 0
         length = items.size(1)
         # Positions are right-aligned: the latest event always has the last position, as at serving time.
@@ -475,6 +497,7 @@ class Seq2SeqRecommender(nn.Module):
         """
         untrained = self.items.untrained()
         born = self.born if self.config.age_buckets and times is not None else None
+        rows = None  # the item row of each table row, when the table holds only the batch's
         if negatives is None:
             table = self.item_matrix()
         else:
@@ -492,7 +515,8 @@ class Seq2SeqRecommender(nn.Module):
             untrained = untrained[rows]
             born = born[rows] if born is not None else None
             log_q = log_q[rows] if log_q is not None else None
-        memory = self.encode(items, event_types, gaps, table)
+        read, inputs = self.encoder_inputs(items, table, rows)
+        memory = self.encode(read, event_types, gaps, inputs)
         valid = items != 0
         states = self.first_step(memory, valid)
         has_target = targets != 0

@@ -55,6 +55,8 @@ class TrainConfig:
     max_len: int = 200
     list_len: int = 10  # decoder steps trained for list generation
     id_dropout: float = 0.1  # share of item IDs hidden per step (teaches content to rank cold items)
+    # False: the encoder reads the history by content and tags only (Seq2SeqConfig.history_ids)
+    history_ids: bool = True
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.1
@@ -224,6 +226,8 @@ def _build_model(
     """The model to train; each item of read_items (in any sequence, held-out events too) gets an ID row."""
     content_dim = len(next(iter(content.values()))) if content else 0
     max_tags = max((len(t) for t in (tags or {}).values()), default=0)
+    if not config.history_ids and resume_from is None and not content_dim and not vocab.tags:
+        raise ValueError("history_ids=False reads the history by content and tags, and there are neither")
     if resume_from is not None:
         old = resume_from.model
         # The resumed model's shapes win over config; grow_model keeps every learned row.
@@ -246,6 +250,7 @@ def _build_model(
             dropout=config.dropout,
             list_len=config.list_len,
             id_dropout=config.id_dropout,
+            history_ids=config.history_ids,
             age_buckets=age_buckets,
         )
         model = Seq2SeqRecommender(model_config)
