@@ -100,9 +100,11 @@ class ItemTable(nn.Module):
         self.id_dropout = config.id_dropout
         # On a large site most items are never read, and an item never read has no learned ID.
         # So only the items in training sequences get an ID row (id_row: item row -> ID row,
-        # 0 = none, a zero row): the ID table, its gradient and the optimizer's two moments
+        # 0 = none): the ID table, its gradient and the optimizer's two moments
         # grow with what readers read, not with the catalogue (4 x 256 MB at 1M items, d 64).
-        # Models saved before have one row per item (n_id_rows 0) and keep it.
+        # Models saved before have one row per item (n_id_rows 0) and keep it. A trained item
+        # with no row of its own (read by fewer than TrainConfig.min_id_readers readers) reads
+        # row 0, which all such items share and train: a long-tail vector, no item's own link.
         self.id = nn.Embedding(config.n_id_rows or config.n_items, config.d_model, padding_idx=0)
         self.register_buffer(
             "id_row", torch.zeros(config.n_items, dtype=torch.int32) if config.n_id_rows else None

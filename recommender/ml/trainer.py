@@ -57,6 +57,9 @@ class TrainConfig:
     id_dropout: float = 0.1  # share of item IDs hidden per step (teaches content to rank cold items)
     # False: the encoder reads the history by content and tags only (Seq2SeqConfig.history_ids)
     history_ids: bool = True
+    # items fewer distinct readers read get no ID of their own: a link learned from one or two
+    # readers is their taste, not the item's (the off-topic "because you read" reasons on the demo)
+    min_id_readers: int = 1
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.1
@@ -331,7 +334,8 @@ def train(
         heap.map_large_blocks()
     trained_items = {i for s in train_seqs.values() for i in s.items}
     ages = AGE_BUCKETS if published and config.item_age else 0
-    read_items = {i for s in sequences.values() for i in s.items}
+    readers = Counter(i for s in sequences.values() for i in set(s.items))
+    read_items = {i for i, n in readers.items() if n >= config.min_id_readers}
     model = _build_model(vocab, config, content, tags, trained_items, read_items, resume_from, device, ages)
     model_config = model.config
     if model_config.age_buckets and published:

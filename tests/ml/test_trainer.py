@@ -269,6 +269,33 @@ def test_only_items_readers_read_get_an_id_row_held_out_ones_included():
     assert torch.equal(table.content[rec.row("unread3")], torch.from_numpy(content["unread3"]))
 
 
+def test_an_item_fewer_readers_than_min_id_readers_read_has_no_id_of_its_own_and_is_still_a_target():
+    """An ID learned from one reader is that reader's taste, not the item's (demo: off-topic reasons)."""
+    seqs = planted_sequences(60)
+    for n, user in enumerate(sorted(seqs)[:3]):  # "rare" has one reader, "pair" two, "trio" three
+        seq = seqs[user]
+        for item in ("rare", "pair", "trio")[n:]:
+            seq = seq.appended(item, timestamp=seq.timestamps[-1] + 1000.0)
+        seqs[user] = seq.appended("i1", timestamp=seq.timestamps[-1] + 1000.0)
+    rng = np.random.default_rng(3)
+    content = content_vectors() | {
+        i: rng.normal(size=CONTENT_DIM).astype(np.float32) for i in ("rare", "pair", "trio")
+    }
+    rec = train(seqs, tiny_config(epochs=2, min_id_readers=2), content=content).recommender
+    table = rec.model.items
+    rows = {i: rec.row(i) for i in ("rare", "pair", "trio")}
+    assert int(table.id_row[rows["rare"]]) == 0
+    assert int(table.id_row[rows["pair"]]) > 0 and int(table.id_row[rows["trio"]]) > 0
+    assert rec.model.config.n_id_rows == N_ITEMS + 2 + 1  # the planted items, pair and trio, padding
+    assert all(bool(table.trained[r]) for r in rows.values())  # all three stay in the training softmax
+    with torch.no_grad():
+        served = rec.model.item_matrix()
+        alone = table.side(torch.tensor(list(rows.values())))
+    shared = table.id.weight[0]  # the one ID vector of every item without a row of its own
+    assert torch.allclose(served[rows["rare"]], alone[0] + shared, atol=1e-6)
+    assert not torch.allclose(served[rows["pair"]], alone[1] + shared, atol=1e-3)
+
+
 def test_resuming_gives_new_read_items_id_rows_and_keeps_the_learned_ones():
     first = train(planted_sequences(), tiny_config(epochs=2), content=content_vectors()).recommender
     old = first.model.items
