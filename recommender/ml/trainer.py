@@ -226,7 +226,8 @@ def _build_model(
     device: torch.device,
     age_buckets: int = 0,
 ) -> Seq2SeqRecommender:
-    """The model to train; each item of read_items (in any sequence, held-out events too) gets an ID row."""
+    """The model to train; each item of read_items gets an ID row (the items that min_id_readers
+    or more readers read, in any sequence, held-out events too)."""
     content_dim = len(next(iter(content.values()))) if content else 0
     max_tags = max((len(t) for t in (tags or {}).values()), default=0)
     if not config.history_ids and resume_from is None and not content_dim and not vocab.tags:
