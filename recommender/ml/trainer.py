@@ -221,13 +221,12 @@ def _build_model(
     content: Mapping[str, np.ndarray] | None,
     tags: Mapping[str, Sequence[str]] | None,
     trained_items: set[str],
-    read_items: set[str],
+    id_items: set[str],
     resume_from: Recommender | None,
     device: torch.device,
     age_buckets: int = 0,
 ) -> Seq2SeqRecommender:
-    """The model to train; each item of read_items gets an ID row (the items that min_id_readers
-    or more readers read, in any sequence, held-out events too)."""
+    """The model to train; each item of id_items gets an ID row of its own."""
     content_dim = len(next(iter(content.values()))) if content else 0
     max_tags = max((len(t) for t in (tags or {}).values()), default=0)
     if not config.history_ids and resume_from is None and not content_dim and not vocab.tags:
@@ -241,7 +240,7 @@ def _build_model(
     else:
         model_config = Seq2SeqConfig(
             n_items=len(vocab.items) + 1,
-            n_id_rows=len(read_items) + 1,
+            n_id_rows=len(id_items) + 1,
             content_dim=content_dim,
             n_tags=len(vocab.tags) + 1 if vocab.tags else 0,
             max_tags=max_tags,
@@ -258,8 +257,8 @@ def _build_model(
             age_buckets=age_buckets,
         )
         model = Seq2SeqRecommender(model_config)
-    read_rows = torch.tensor(sorted(vocab.item_index[i] for i in read_items), dtype=torch.long)
-    model = give_id_rows(model, read_rows)
+    id_rows = torch.tensor(sorted(vocab.item_index[i] for i in id_items), dtype=torch.long)
+    model = give_id_rows(model, id_rows)
     table = model.items
     with torch.no_grad():
         for item in trained_items:
@@ -335,9 +334,10 @@ def train(
         heap.map_large_blocks()
     trained_items = {i for s in train_seqs.values() for i in s.items}
     ages = AGE_BUCKETS if published and config.item_age else 0
+    # the items min_id_readers or more readers read, in any sequence (held-out events too)
     readers = Counter(i for s in sequences.values() for i in set(s.items))
-    read_items = {i for i, n in readers.items() if n >= config.min_id_readers}
-    model = _build_model(vocab, config, content, tags, trained_items, read_items, resume_from, device, ages)
+    id_items = {i for i, n in readers.items() if n >= config.min_id_readers}
+    model = _build_model(vocab, config, content, tags, trained_items, id_items, resume_from, device, ages)
     model_config = model.config
     if model_config.age_buckets and published:
         _set_published(model, vocab, published)
