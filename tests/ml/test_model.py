@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from recommender.ml.model import Seq2SeqConfig, Seq2SeqRecommender, give_id_rows, grow_model
+from recommender.ml.model import Dropout, Seq2SeqConfig, Seq2SeqRecommender, give_id_rows, grow_model
 
 
 def make_model(**overrides) -> Seq2SeqRecommender:
@@ -292,3 +292,18 @@ def test_with_id_rows_for_read_items_only_the_table_serves_what_one_row_per_item
     assert torch.equal(grown.items.id.weight[:20], compact.items.id.weight)
     assert not grown.items.id.weight[20:].any()
     assert give_id_rows(full, torch.tensor([22])) is full  # one row per item: nothing to give
+
+
+def test_dropout_zeroes_a_share_p_keeps_the_mean_and_is_the_identity_in_eval():
+    drop = Dropout(0.25)
+    x = torch.ones(200_000, requires_grad=True)
+    torch.manual_seed(0)
+    y = drop(x)
+    zeroed = (y == 0).float().mean().item()
+    assert abs(zeroed - 0.25) < 0.01
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.75))
+    assert abs(y.mean().item() - 1.0) < 0.01
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # the gradient flows through the kept elements only
+    drop.eval()
+    assert torch.equal(drop(x), x)
