@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from recommender.ml import metrics
 from recommender.ml.data import UserSequence
 from recommender.ml.metrics import evaluate, popularity_baseline
 from tests.ml.factories import planted_sequences, successor_map, trained
@@ -65,3 +66,32 @@ def test_coverage_never_counts_seen_items_left_in_a_short_top_k():
     found = evaluate(FixedScores(), {"u": ["a", "b", "c"]}, {"u": "d"}, ks=(10,))
     assert found["hr@10"] == 1.0
     assert found["coverage@10"] == pytest.approx(1 / 4)
+
+
+class RecordingScores(FixedScores):
+    """FixedScores that records the history lengths of each batch it is asked to score."""
+
+    def __init__(self):
+        self.batches = []
+
+    def scores(self, histories):
+        self.batches.append([len(h) for h in histories])
+        return super().scores(histories)
+
+
+def test_batches_hold_histories_of_similar_length_and_each_rank_stays_with_its_user(monkeypatch):
+    """Each batch is padded to its longest history, so evaluate() batches by length; the
+    order it scores in must not move a rank to another user."""
+    monkeypatch.setattr(metrics, "BATCH", 2)
+    rec = RecordingScores()
+    histories = {
+        "long": ["a", "x", "y", "z", "w"],  # a excluded: b ranks first
+        "short": ["d"],  # d excluded: a ranks first
+        "mid": ["a", "b", "x", "y"],  # a, b excluded: c ranks first
+        "two": ["x", "c"],  # c excluded: b ranks second
+    }
+    targets = {"long": "b", "short": "a", "mid": "c", "two": "b"}
+    found = evaluate(rec, histories, targets, ks=(1,))
+    assert rec.batches == [[1, 2], [4, 5]]
+    assert found["hr@1"] == pytest.approx(3 / 4)
+    assert found["mrr"] == pytest.approx((1 + 1 + 1 + 1 / 2) / 4)
