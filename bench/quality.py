@@ -249,6 +249,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--list-as-set", dest="list_as_set", action="store_true", default=None)
+    parser.add_argument(
+        "--whole-histories",
+        dest="whole_histories",
+        action="store_true",
+        default=None,
+        help="also train on the events before each history's last max_len + 1",
+    )
+    parser.add_argument(
+        "--no-bf16", dest="bf16", action="store_false", default=None, help="train in float32 (no autocast)"
+    )
     parser.add_argument("--save", type=Path, default=None, help="keep the trained model in this folder")
     for name, kind in [
         ("epochs", int),

@@ -89,6 +89,9 @@ class TrainConfig:
     refit_epochs: int = 1  # passes over every event after the holdout chose the model (0 = none)
     item_age: bool = True  # with publication times given, learn a logit by item age at the query time
     threads: int | None = None  # torch CPU threads (None = torch's default)
+    # histories longer than max_len + 1 also train on their earlier events, as more rows (windows
+    # of max_len + 1 that end where the next one starts); False: only each history's last window
+    whole_histories: bool = False
     # readers whose last event is held out to choose the stopping point (a random sample; None =
     # every reader): the others train on their newest step from the first epoch, not only in the refit
     holdout_users: int | None = None
@@ -177,6 +180,19 @@ def _as_matrix(seqs: Sequence[UserSequence], vocab: _Vocab, width: int, times: b
         out[2, n, start:] = gap_buckets(seq.timestamps)
         if times:
             out[3, n, start:] = np.round(seq.timestamps)  # whole seconds: the item-age logit's clock
+    return out
+
+
+def _windows(seqs: Sequence[UserSequence], width: int, whole: bool) -> list[UserSequence]:
+    """The training rows: each history's last `width` events, and (whole) its earlier events too.
+
+    Earlier windows end on the first event of the window after them, so every step of a
+    history (an event and the one after it) is a target exactly once.
+    """
+    out = []
+    for seq in seqs:
+        ends = range(len(seq), 1, -(width - 1)) if whole else [len(seq)]
+        out += [seq.head(end).tail(width) for end in ends]
     return out
 
 
@@ -348,10 +364,11 @@ def train(
     usable = [s for s in train_seqs.values() if len(s) >= 2]
     if not usable:
         raise ValueError("no user has two or more events: nothing to learn from")
+    windows = _windows(usable, model_config.max_len + 1, config.whole_histories)
     data = torch.from_numpy(
-        _as_matrix(usable, vocab, model_config.max_len + 1, bool(model_config.age_buckets))
+        _as_matrix(windows, vocab, model_config.max_len + 1, bool(model_config.age_buckets))
     )
-    lengths = np.array([min(len(s), model_config.max_len + 1) for s in usable])
+    lengths = np.array([len(w) for w in windows])
     val_users = sorted(u for u in valid_targets if u in train_seqs and len(train_seqs[u]) > 0)
     if config.val_max_users is not None and len(val_users) > config.val_max_users:
         val_users = sorted(random.Random(config.seed).sample(val_users, config.val_max_users))
@@ -368,7 +385,7 @@ def train(
     fused = device.type == "cuda"
     optimizer = _optimizer(model, config, fused)
     step_model = distributed.wrap(model, device)
-    steps_per_epoch = math.ceil(len(usable) / (config.batch_size * world_size))
+    steps_per_epoch = math.ceil(len(windows) / (config.batch_size * world_size))
     budget = config.max_minutes * 60.0 if config.max_minutes else None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16)
 
@@ -448,7 +465,8 @@ def train(
     refit_share = 0.0
     if refit:
         all_rows = [s for s in sequences.values() if len(s) >= 2]
-        refit_share = config.refit_epochs * sum(len(s) for s in all_rows) / sum(len(s) for s in usable)
+        all_windows = _windows(all_rows, model_config.max_len + 1, config.whole_histories)
+        refit_share = config.refit_epochs * sum(len(w) for w in all_windows) / float(lengths.sum())
 
     def main_budget(epoch_seconds: list[float]) -> float | None:
         if budget is None:
@@ -568,9 +586,9 @@ def train(
             if negatives_q is not None:
                 negatives_q, log_q = _sampling(all_rows, vocab, device)
         rows = torch.from_numpy(
-            _as_matrix(all_rows, vocab, model_config.max_len + 1, bool(model_config.age_buckets))
+            _as_matrix(all_windows, vocab, model_config.max_len + 1, bool(model_config.age_buckets))
         )
-        row_lengths = np.array([min(len(s), model_config.max_len + 1) for s in all_rows])
+        row_lengths = np.array([len(w) for w in all_windows])
         # The planned reserve, kept even when the main phase ran past the budget.
         refit_deadline = None
         if budget is not None:

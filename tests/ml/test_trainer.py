@@ -362,3 +362,35 @@ def test_the_served_weights_are_the_best_epochs_and_the_item_tables_are_untouche
     content = result.recommender.model.items.content
     for item, vector in content_vectors().items():
         assert torch.equal(content[result.recommender.row(item)], torch.from_numpy(vector).to(content.dtype))
+
+
+def test_training_windows_hold_every_step_of_a_long_history_exactly_once():
+    seq = UserSequence([f"i{n}" for n in range(10)])
+    windows = trainer._windows([seq], 4, whole=True)
+    steps = [(w.items[j], w.items[j + 1]) for w in windows for j in range(len(w) - 1)]
+    assert sorted(steps) == sorted((f"i{n}", f"i{n + 1}") for n in range(9))
+    assert max(len(w) for w in windows) == 4
+    assert [w.items for w in trainer._windows([seq], 4, whole=False)] == [["i6", "i7", "i8", "i9"]]
+
+
+def early_chain_sequences(n_users: int = 200, seed: int = 0) -> dict[str, UserSequence]:
+    """Histories whose first 12 events follow a chain b0 -> b1 -> ... (a cycle of 10) and whose
+    last 12 are random: past max_len, only the whole history holds the chain."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for u in range(n_users):
+        start = int(rng.integers(10))
+        early = [f"b{(start + j) % 10}" for j in range(12)]
+        out[f"u{u}"] = UserSequence(early + [f"r{rng.integers(30)}" for _ in range(12)])
+    return out
+
+
+def test_whole_histories_learn_what_only_the_events_before_the_last_window_hold():
+    sequences = early_chain_sequences()
+    for whole, expect in [(False, False), (True, True)]:
+        rec = train(sequences, tiny_config(max_len=8, epochs=12, whole_histories=whole)).recommender
+        firsts = [rec.recommend([f"b{n}"], k=1)[0].item_id == f"b{(n + 1) % 10}" for n in range(10)]
+        if expect:
+            assert np.mean(firsts) >= 0.8, firsts
+        else:
+            assert np.mean(firsts) <= 0.3, firsts
