@@ -18,6 +18,7 @@ import math
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -207,6 +208,7 @@ def _train(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
         max_len=args.max_len,
+        **(args.config or {}),
     )
     result = train(
         sequences,
@@ -322,6 +324,37 @@ def _finite(text: str) -> float:
     return value
 
 
+# TrainConfig fields that `train` sets from options of their own
+OWN_OPTIONS = {
+    "epochs": "--epochs",
+    "max_minutes": "--max-minutes",
+    "device": "--device",
+    "seed": "--seed",
+    "max_len": "--max-len",
+}
+JSON_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "None": (type(None),)}
+
+
+def train_overrides(text: str) -> dict:
+    """--config: TrainConfig fields by name, type-checked, so a typo fails before any training."""
+    try:
+        found = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc.msg}") from None
+    if not isinstance(found, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object of TrainConfig fields")
+    kinds = {f.name: str(f.type) for f in fields(TrainConfig)}
+    for name, value in found.items():
+        if name in OWN_OPTIONS:
+            raise argparse.ArgumentTypeError(f"{name}: use {OWN_OPTIONS[name]}")
+        if name not in kinds:
+            raise argparse.ArgumentTypeError(f"{name}: not a TrainConfig field")
+        allowed = tuple(t for kind in kinds[name].split("|") for t in JSON_TYPES.get(kind.strip(), ()))
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise argparse.ArgumentTypeError(f"{name}: {value!r} is not of type {kinds[name]}")
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; every option's help states its default, so --help is the reference."""
     parser = argparse.ArgumentParser(prog="python -m recommender.ml", description=__doc__.split("\n\n")[0])
@@ -360,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=TrainConfig.max_len,
         help="most recent events kept per user (default: %(default)s)",
+    )
+    p.add_argument(
+        "--config",
+        type=train_overrides,
+        default=None,
+        help="JSON object of other TrainConfig fields, e.g. '{\"d_model\": 128}' (default: none)",
     )
     p.add_argument(
         "--embedder",

@@ -234,3 +234,33 @@ def test_train_gives_the_model_the_library_trains_from_whole_histories(tmp_path)
     ):
         assert [r.item_id for r in ours] == [r.item_id for r in theirs]
         assert [r.score for r in ours] == pytest.approx([r.score for r in theirs], rel=1e-4, abs=1e-5)
+
+
+def write_events(path: Path, sequences) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user_id", "item_id", "timestamp"])
+        for user, seq in sequences.items():
+            writer.writerows((user, i, f"{t:.0f}") for i, t in zip(seq.items, seq.timestamps, strict=True))
+
+
+def test_config_sets_other_train_config_fields_and_a_bad_one_is_exit_2_before_training(tmp_path):
+    write_events(tmp_path / "events.csv", planted_sequences(40))
+    base = ["train", "--events", str(tmp_path / "events.csv"), "--epochs", "1", "--device", "cpu"]
+    done = run_cli(
+        *base, "--out", str(tmp_path / "cli"), "--config", '{"d_model": 24, "whole_histories": true}'
+    )
+    assert done.returncode == 0, done.stderr
+    trained_with = load_artifact(tmp_path / "cli").metadata["train_config"]
+    assert trained_with["d_model"] == 24 and trained_with["whole_histories"] is True
+    for bad, message in [
+        ('{"d_modle": 24}', "d_modle: not a TrainConfig field"),
+        ('{"d_model": "wide"}', "d_model: 'wide' is not of type int"),
+        ('{"bf16": 1}', "bf16: 1 is not of type bool"),
+        ('{"epochs": 3}', "epochs: use --epochs"),
+        ("[1]", "must be a JSON object"),
+        ("{d_model: 24}", "not JSON"),
+    ]:
+        done = run_cli(*base, "--out", str(tmp_path / "bad"), "--config", bad)
+        assert done.returncode == 2 and message in done.stderr, (bad, done.stderr)
+        assert not (tmp_path / "bad").exists()
