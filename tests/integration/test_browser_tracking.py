@@ -33,6 +33,8 @@ trained_models = serving.trained_models
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "serving"
 QUEUE_EMPTY = "() => JSON.parse(localStorage.getItem('recommender:events') || '[]').length === 0"
 PASSWORD = "reader-password"
+# fetch never answers and sendBeacon sends nothing: the tracker's send on leaving reaches no server
+SILENCE_TRACKER = "() => { window.fetch = () => new Promise(() => {}); navigator.sendBeacon = () => true; }"
 
 
 @pytest.fixture
@@ -57,6 +59,18 @@ def wait_for(query, seconds: float = 20.0):
             return result
         time.sleep(0.2)
     return query()
+
+
+def close_silently(context, page) -> None:
+    """Close with no tracker request left to send: the live server outlives the test, and a
+    leave-time send it answers after the test has lost its database access fails the teardown
+    (and leaves the test's rows behind for the next transactional test). Aborting the route
+    alone did not stop a keepalive fetch sent while the page closes."""
+    try:
+        page.route("**/api/recommender/events/**", lambda route: route.abort())
+        page.evaluate(SILENCE_TRACKER)
+    finally:
+        context.close()
 
 
 def test_reader_sees_the_block_and_impressions_and_click_are_stored(browser, live_server, reader):
@@ -163,8 +177,7 @@ def test_like_and_not_for_me_toggle_and_undo_in_the_browser(browser, live_server
             "clear_reaction",
         ]
     finally:
-        page.route("**/api/recommender/events/**", lambda route: route.abort())  # the read beacon on close
-        context.close()
+        close_silently(context, page)
 
 
 def test_a_new_visitors_home_page_shows_each_article_once(browser, live_server, reader):
@@ -215,8 +228,7 @@ def test_throttled_events_wait_for_retry_after_and_are_all_stored(browser, live_
         assert 429 in statuses  # it was throttled on the way
         assert sorted(clicks.values_list("placement", flat=True)) == [f"p{n}" for n in range(5)]
     finally:
-        page.route("**/api/recommender/events/**", lambda route: route.abort())  # the queue's beacon on close
-        context.close()
+        close_silently(context, page)
 
 
 def test_a_throttled_batch_keeps_its_attempts_and_waits(browser, live_server, reader, monkeypatch):
@@ -240,5 +252,4 @@ def test_a_throttled_batch_keeps_its_attempts_and_waits(browser, live_server, re
         page.wait_for_timeout(3000)  # the old backoff would have resent by now; Retry-After says ~60 s
         assert statuses.count(429) == 1
     finally:
-        page.route("**/api/recommender/events/**", lambda route: route.abort())  # the queue's beacon on close
-        context.close()
+        close_silently(context, page)
