@@ -17,7 +17,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
@@ -95,6 +95,26 @@ class TrainConfig:
     # readers whose last event is held out to choose the stopping point (a random sample; None =
     # every reader): the others train on their newest step from the first epoch, not only in the refit
     holdout_users: int | None = None
+
+
+# JSON-like value types each TrainConfig annotation accepts (an int is a valid float)
+_VALUE_TYPES = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "None": (type(None),)}
+
+
+def check_overrides(values: Mapping[str, object]) -> None:
+    """ValueError for an override of TrainConfig that is unknown or of the wrong type.
+
+    TrainConfig is a plain dataclass: a misspelt field or a string where a number goes
+    would otherwise fail, or quietly train something else, only once training runs.
+    """
+    kinds = {f.name: str(f.type) for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - set(kinds))
+    if unknown:
+        raise ValueError(f"Unknown training option(s): {', '.join(unknown)}")
+    for name, value in values.items():
+        allowed = tuple(t for kind in kinds[name].split("|") for t in _VALUE_TYPES[kind.strip()])
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise ValueError(f"{name}: {value!r} is not of type {kinds[name]}")
 
 
 @dataclass

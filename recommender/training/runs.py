@@ -131,16 +131,13 @@ def make_config(
     time limit, so it stops early and still stores its best model rather than being killed.
     """
     # torch (~1 s, ~180 MB): imported only by processes that train or serve
-    from recommender.ml.trainer import TrainConfig
+    from recommender.ml.trainer import TrainConfig, check_overrides
 
     if isinstance(config, TrainConfig):
         return _gate_ready(config)
     values = {"device": recommender_settings.TRAIN_DEVICE, **recommender_settings.TRAIN_CONFIG, **dict(base)}
     values.update(config or {})
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"Unknown training option(s): {', '.join(unknown)}")
+    check_overrides(values)
     if values.get("max_minutes") is None:
         values["max_minutes"] = max(
             1.0, (float(recommender_settings.TRAIN_TIME_LIMIT) - STORE_MARGIN_SECONDS) / 60

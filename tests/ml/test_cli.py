@@ -254,7 +254,7 @@ def test_config_sets_other_train_config_fields_and_a_bad_one_is_exit_2_before_tr
     trained_with = load_artifact(tmp_path / "cli").metadata["train_config"]
     assert trained_with["d_model"] == 24 and trained_with["whole_histories"] is True
     for bad, message in [
-        ('{"d_modle": 24}', "d_modle: not a TrainConfig field"),
+        ('{"d_modle": 24}', "Unknown training option(s): d_modle"),
         ('{"d_model": "wide"}', "d_model: 'wide' is not of type int"),
         ('{"bf16": 1}', "bf16: 1 is not of type bool"),
         ('{"epochs": 3}', "epochs: use --epochs"),

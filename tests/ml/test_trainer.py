@@ -394,3 +394,17 @@ def test_whole_histories_learn_what_only_the_events_before_the_last_window_hold(
             assert np.mean(firsts) >= 0.8, firsts
         else:
             assert np.mean(firsts) <= 0.3, firsts
+
+
+def test_check_overrides_names_an_unknown_field_or_a_wrong_type_and_accepts_the_rest():
+    trainer.check_overrides({"d_model": 128, "lr": 1, "sampled_softmax_negatives": None, "bf16": False})
+    for bad, message in [
+        ({"d_modle": 8}, "Unknown training option(s): d_modle"),
+        ({"d_model": "wide"}, "d_model: 'wide' is not of type int"),
+        ({"n_layers": True}, "n_layers: True is not of type int"),
+        ({"bf16": 1}, "bf16: 1 is not of type bool"),
+        ({"device": None}, "device: None is not of type str"),
+    ]:
+        with pytest.raises(ValueError) as caught:
+            trainer.check_overrides(bad)
+        assert str(caught.value) == message
