@@ -134,6 +134,9 @@ def run_next10(
         ("decoder generating (greedy)", "generate"),
         (f"first step top-{MMR_POOL} + MMR (lambda {MMR_LAMBDA})", "mmr"),
     ]:
+        if how == "generate" and not rec.list_steps_trained:
+            rows.append((f"{label}: list steps not trained (aux_positions 0)", len(held), *["-"] * 5))
+            continue
         lists, ms = write_lists(rec, histories, how)
         found = list_scores(lists, held, unit, len(rec.item_ids))
         rows.append(

@@ -264,6 +264,16 @@ class Recommender:
             self._state = replace(state, boost=self._boost(self._untrained(state)))
 
     @property
+    def list_steps_trained(self) -> bool:
+        """False when training gave the decoder's list steps no loss (TrainConfig.aux_positions 0).
+
+        Those steps then keep their initial weights, so a list they wrote would be picked at
+        random; recommend(generate=True) refuses such a model. A model without training
+        metadata is taken to have trained them.
+        """
+        return self.metadata.get("train_config", {}).get("aux_positions", 1) > 0
+
+    @property
     def config(self) -> Seq2SeqConfig:
         """The model's shapes as trained (n_items counts the trained table only, not added items)."""
         return self._state.model.config
@@ -722,6 +732,11 @@ class Recommender:
         groups: Sequence[Mapping[str, Collection[str]]],
         at: float | None = None,
     ) -> list[list[Recommendation]]:
+        if generate and not self.list_steps_trained:
+            raise ValueError(
+                "generate=True needs the decoder's list steps, and this model was trained without them "
+                "(aux_positions 0): rank by the first step (generate=False) or train with aux_positions > 0"
+            )
         state = self._state
         rows = [self._indices(h, e, t) for h, e, t in zip(histories, event_types, timestamps, strict=True)]
         live = [n for n, r in enumerate(rows) if r[0]]

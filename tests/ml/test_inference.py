@@ -8,7 +8,17 @@ import torch
 
 from recommender.ml.data import UserSequence
 from recommender.ml.inference import EXPLAIN_EVENTS, MIN_INFLUENCE, PERSONAL_LIFT, Recommendation
-from tests.ml.factories import CONTENT_DIM, N_ITEMS, fresh_copy, successor_map, trained
+from recommender.ml.trainer import train
+from tests.ml.factories import (
+    CONTENT_DIM,
+    N_ITEMS,
+    content_vectors,
+    fresh_copy,
+    planted_sequences,
+    successor_map,
+    tiny_config,
+    trained,
+)
 
 
 def test_history_items_are_excluded_unless_allow_seen():
@@ -172,6 +182,21 @@ def test_generated_lists_have_no_repeats_and_respect_exclusions():
 def test_generated_list_starts_with_the_best_item():
     rec = trained()
     assert rec.recommend(["i5"], k=5, generate=True)[0] == rec.recommend(["i5"], k=5)[0]
+
+
+def test_a_model_whose_list_steps_never_trained_refuses_to_generate_but_still_ranks():
+    untrained_steps = train(
+        planted_sequences(60), tiny_config(epochs=2, aux_positions=0), content=content_vectors()
+    ).recommender
+    for rec in (untrained_steps, fresh_copy(untrained_steps)):  # the artifact keeps what it trained
+        assert not rec.list_steps_trained
+        with pytest.raises(ValueError, match="aux_positions 0"):
+            rec.recommend(["i5"], k=5, generate=True)
+        with pytest.raises(ValueError, match="aux_positions 0"):
+            rec.recommend_batch([["i5"]], k=5, generate=True)
+        assert len(rec.recommend(["i5"], k=5)) == 5
+    assert trained().list_steps_trained
+    assert len(trained().recommend(["i5"], k=5, generate=True)) == 5
 
 
 def test_batch_matches_one_by_one_in_input_order():
