@@ -12,7 +12,6 @@ from recommender.ml.trainer import train
 from tests.ml.factories import (
     CONTENT_DIM,
     N_ITEMS,
-    content_vectors,
     fresh_copy,
     planted_sequences,
     successor_map,
@@ -185,9 +184,7 @@ def test_generated_list_starts_with_the_best_item():
 
 
 def test_a_model_whose_list_steps_never_trained_refuses_to_generate_but_still_ranks():
-    untrained_steps = train(
-        planted_sequences(60), tiny_config(epochs=2, aux_positions=0), content=content_vectors()
-    ).recommender
+    untrained_steps = train(planted_sequences(60), tiny_config(epochs=2, aux_positions=0)).recommender
     for rec in (untrained_steps, fresh_copy(untrained_steps)):  # the artifact keeps what it trained
         assert not rec.list_steps_trained
         with pytest.raises(ValueError, match="aux_positions 0"):
