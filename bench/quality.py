@@ -1,7 +1,7 @@
 """Quality benchmark: the Seq2Seq recommender on public data sets, full ranking, leave-one-out.
 
     python -m bench.quality --dataset ml-1m --data ../shared/datasets/ml-1m [--max-minutes 30]
-    python -m bench.quality --dataset beauty --data ../shared/datasets/amazon-beauty
+    python -m bench.quality --dataset beauty --data ../shared/datasets/amazon-beauty --dropout 0.5
     python -m bench.quality --dataset ml-1m --data ../shared/datasets/ml-1m --cold-start
     python -m bench.quality --dataset ml-1m --data ../shared/datasets/ml-1m --task next10
 
